@@ -1,0 +1,43 @@
+//! The REST API under `/api/v1`: one `#[OpenApi]` impl per resource, thin handlers over services.
+
+pub mod audit;
+pub mod auth;
+pub mod system;
+pub mod users;
+
+use poem_openapi::{OpenApiService, Tags};
+
+pub const PREFIX: &str = "/api/v1";
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Log in and find out who you are.
+    Auth,
+    /// Accounts and roles (admin only).
+    Users,
+    /// The append-only record of every change and login (admin only).
+    AuditLogs,
+    /// Health, synchronisation and the scheduler.
+    System,
+}
+
+pub type Apis = (
+    auth::AuthApi,
+    users::UsersApi,
+    audit::AuditApi,
+    system::SystemApi,
+);
+
+pub fn service() -> OpenApiService<Apis, ()> {
+    OpenApiService::new(
+        (auth::AuthApi, users::UsersApi, audit::AuditApi, system::SystemApi),
+        "Aegis API",
+        crate::VERSION,
+    )
+    .description(
+        "Aegis tracks detection coverage against MITRE ATT&CK. Log in with the OAuth2 password form at \
+         `POST /api/v1/auth/login` (Swagger UI's **Authorize** button does this), then send \
+         `Authorization: Bearer <token>`. Every error is `{\"detail\": \"...\", \"code\": \"...\"}`.",
+    )
+    .license(poem_openapi::LicenseObject::new("Apache-2.0"))
+}

@@ -1,0 +1,175 @@
+//! The application: shared state, first-start preparation, the route tree with its middleware,
+//! and `serve`, which the binary and the integration tests both call.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use poem::endpoint::make_sync;
+use poem::http::StatusCode;
+use poem::listener::TcpAcceptor;
+use poem::middleware::{CatchPanic, SetHeader};
+use poem::web::Redirect;
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, Server};
+
+use crate::api;
+use crate::auth::password::PasswordHasher;
+use crate::auth::secret;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::TokenKeys;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::{ApiError, render_framework_error};
+use crate::service::users;
+
+/// Request bodies other than multipart uploads are read whole, so they are capped.
+pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
+
+/// Everything a request may need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub tokens: Arc<TokenKeys>,
+    pub passwords: PasswordHasher,
+    pub login_throttle: Arc<LoginThrottle>,
+}
+
+/// What first start produced that the operator must see once.
+pub struct Prepared {
+    pub state: AppState,
+    /// The generated password of the first `admin`, when `AEGIS_ADMIN_PASSWORD` was not set.
+    pub generated_admin_password: Option<String>,
+}
+
+/// Creates the data dir, opens and migrates the database, loads or creates the signing secret,
+/// and creates the first admin on an empty database.
+pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
+    let state = open_state(config)?;
+    let generated_admin_password = users::ensure_first_admin(
+        &state.db,
+        &state.passwords,
+        state.config.admin_password.as_deref(),
+    )
+    .await
+    .context("creating the first admin")?;
+    Ok(Prepared {
+        state,
+        generated_admin_password,
+    })
+}
+
+/// [`prepare`] without the first admin: what offline commands need.
+pub fn open_state(config: Config) -> anyhow::Result<AppState> {
+    create_data_dir(&config)?;
+    let db = Db::open(&config.database_path())?;
+    let secret = secret::load_or_create(&config)?;
+    let tokens = TokenKeys::new(&secret, config.token_ttl)?;
+    Ok(AppState {
+        config: Arc::new(config),
+        db,
+        tokens: Arc::new(tokens),
+        passwords: PasswordHasher::default(),
+        login_throttle: Arc::new(LoginThrottle::default()),
+    })
+}
+
+fn create_data_dir(config: &Config) -> anyhow::Result<()> {
+    let dir = config.data_dir();
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating data dir {}", dir.display()))?;
+    // The data dir holds the signing key and the evidence: keep it to this user.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
+/// The whole HTTP surface: API under `/api/v1`, Swagger UI at `/docs`, ReDoc at `/redoc`,
+/// the spec at `/openapi.json`.
+pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
+    let api = api::service();
+    let spec = api.spec_endpoint();
+    let swagger = api.swagger_ui();
+    let redoc = api.redoc();
+    Route::new()
+        .at("/", make_sync(|_| Redirect::see_other("/docs")))
+        .at("/openapi.json", spec)
+        .nest("/docs", swagger)
+        .nest("/redoc", redoc)
+        .nest_no_strip("/api/v1", api)
+        .around(limit_body)
+        .data(state)
+        .catch_all_error(render_framework_error)
+        .with(CatchPanic::new().with_handler(|_| {
+            ApiError::<0>::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL_ERROR",
+                "internal server error",
+            )
+            .into_response()
+        }))
+        .with(
+            SetHeader::new()
+                .overriding("X-Content-Type-Options", "nosniff")
+                .overriding("Referrer-Policy", "no-referrer")
+                .overriding("X-Frame-Options", "DENY"),
+        )
+        .map_to_response()
+}
+
+/// Caps non-multipart bodies at [`MAX_JSON_BODY_BYTES`] while they stream, so a chunked body
+/// without `Content-Length` is held to the same limit. Multipart uploads carry their own limits.
+async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    let is_multipart = req.content_type().is_some_and(|content_type| {
+        content_type
+            .trim_start()
+            .to_ascii_lowercase()
+            .starts_with("multipart/")
+    });
+    if !is_multipart {
+        let too_large = || {
+            poem::Error::from(ApiError::<0>::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                format!("request body is over {MAX_JSON_BODY_BYTES} bytes"),
+            ))
+        };
+        let declared = req
+            .header("content-length")
+            .and_then(|length| length.trim().parse::<u64>().ok());
+        if declared.is_some_and(|length| length > MAX_JSON_BODY_BYTES as u64) {
+            return Err(too_large());
+        }
+        let body = req
+            .take_body()
+            .into_bytes_limit(MAX_JSON_BODY_BYTES)
+            .await
+            .map_err(|err| match err {
+                poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+                other => poem::Error::from(other),
+            })?;
+        req.set_body(body);
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(
+            routes(state).into_endpoint(),
+            shutdown,
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .await
+}

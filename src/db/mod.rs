@@ -1,0 +1,102 @@
+//! The SQLite database: pragmas, the connection pool, and running blocking work off the async threads.
+
+pub mod audit;
+pub mod migrations;
+pub mod users;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+
+use crate::error::AppError;
+
+pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+/// Pragmas every pooled connection gets. `journal_mode=WAL` is not here: it persists in the file
+/// and is set once by [`Db::open`] before the pool exists, because setting it from several fresh
+/// connections at once makes them race for the lock.
+const CONNECTION_PRAGMAS: &str = "PRAGMA busy_timeout = 5000;
+     PRAGMA foreign_keys = ON;
+     PRAGMA synchronous = FULL;";
+
+/// Enough connections for concurrent readers; SQLite has one writer at a time regardless.
+const POOL_SIZE: u32 = 8;
+
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database file, switches it to WAL, applies pending
+    /// migrations, and builds the pool. Refuses a database written by a newer Aegis.
+    pub fn open(path: &Path) -> anyhow::Result<Db> {
+        let mut conn = Connection::open(path)
+            .with_context(|| format!("opening database {}", path.display()))?;
+        conn.execute_batch(CONNECTION_PRAGMAS)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            anyhow::bail!(
+                "database {} could not be switched to WAL (got {mode})",
+                path.display()
+            );
+        }
+        migrations::apply(&mut conn)?;
+        drop(conn);
+
+        let manager =
+            SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(CONNECTION_PRAGMAS));
+        let pool = r2d2::Pool::builder()
+            .max_size(POOL_SIZE)
+            .connection_timeout(Duration::from_secs(30))
+            .build(manager)
+            .context("building the database pool")?;
+        Ok(Db { pool })
+    }
+
+    /// Runs read-only work on a pooled connection on the blocking thread pool.
+    pub async fn read<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || work(&*pool.get()?)).await?
+    }
+
+    /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the blocking thread pool; commits when
+    /// it returns `Ok`, rolls back otherwise. Audit rows are written inside `work`, so they commit
+    /// or vanish with the change they record.
+    pub async fn write<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction) -> Result<T, AppError> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(work)).await?
+    }
+
+    /// [`Db::write`] for callers that are already off the async threads (the CLI).
+    pub fn write_blocking<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&Transaction) -> Result<T, AppError>,
+    {
+        let mut conn = self.pool.get()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = work(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// [`Db::read`] for callers that are already off the async threads.
+    pub fn read_blocking<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&Connection) -> Result<T, AppError>,
+    {
+        work(&*self.pool.get()?)
+    }
+}

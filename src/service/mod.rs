@@ -1,0 +1,5 @@
+//! The rules of the product, free of HTTP types: handlers and CLI commands both call these.
+
+pub mod audit;
+pub mod auth;
+pub mod users;

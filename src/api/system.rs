@@ -1,15 +1,18 @@
 //! `/health` and, as they land, the system operations (sync, scans, scheduler).
 
+use poem::web::Data;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use crate::api::ApiTags;
+use crate::app::AppState;
+use crate::error::ApiError;
 
 pub struct SystemApi;
 
 #[derive(Debug, Object)]
 pub struct Health {
-    /// `ok` while the server answers.
+    /// `ok` while the server answers and its database responds.
     pub status: String,
     pub version: String,
 }
@@ -18,12 +21,16 @@ pub struct Health {
 impl SystemApi {
     /// Health check
     ///
-    /// No authentication. For load balancers and start-up scripts.
+    /// No authentication. Answers `ok` once the database responds; for start-up scripts and monitors.
     #[oai(path = "/health", method = "get")]
-    async fn health(&self) -> Json<Health> {
-        Json(Health {
+    async fn health(&self, state: Data<&AppState>) -> Result<Json<Health>, ApiError<0>> {
+        state
+            .db
+            .read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await?;
+        Ok(Json(Health {
             status: "ok".into(),
             version: crate::VERSION.into(),
-        })
+        }))
     }
 }

@@ -25,6 +25,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub data_dir: PathBuf,
+    pub settings: Settings,
+    /// The first admin's password when first start generated one.
+    pub generated_admin_password: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
@@ -57,6 +60,17 @@ impl TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = default_settings(dir.path().join("data"));
         adjust(&mut settings);
+        Self::start_in(dir, settings).await
+    }
+
+    /// Stops this server and starts a new one over the same data dir and settings.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().unwrap());
+        Self::start_in(dir, self.settings.clone()).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, settings: Settings) -> TestApp {
         let config = Config::from_settings(&settings).expect("valid settings");
         let prepared = app::prepare(config).await.expect("prepare");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -72,7 +86,9 @@ impl TestApp {
             base,
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
             state,
-            data_dir: settings.data_dir,
+            data_dir: settings.data_dir.clone(),
+            settings,
+            generated_admin_password: prepared.generated_admin_password,
             shutdown: Some(shutdown),
             server: Some(server),
             _dir: dir,

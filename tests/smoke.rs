@@ -46,20 +46,32 @@ fn run_with_input(mut command: Command, input: &str) -> (bool, String) {
     (output.status.success(), text)
 }
 
+/// Kills the server if the test fails before stopping it.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 struct Server {
-    child: Child,
+    child: KillOnDrop,
     base: String,
     admin_password: String,
 }
 
 /// Starts `aegis` (no subcommand: serve) and reads the generated password and address from stdout.
 fn start(data_dir: &std::path::Path) -> Server {
-    let mut child = aegis(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut child = KillOnDrop(
+        aegis(data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap(),
+    );
+    let stdout = child.0.stdout.take().unwrap();
     let (lines_tx, lines) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
@@ -253,13 +265,13 @@ async fn the_real_binary_serves_and_stops_cleanly() {
 
     // SIGTERM: a graceful stop with exit code 0.
     let status = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
+        .args(["-TERM", &server.child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let exit = loop {
-        if let Some(exit) = server.child.try_wait().unwrap() {
+        if let Some(exit) = server.child.0.try_wait().unwrap() {
             break exit;
         }
         assert!(

@@ -39,5 +39,5 @@ pub fn service() -> OpenApiService<Apis, ()> {
          `POST /api/v1/auth/login` (Swagger UI's **Authorize** button does this), then send \
          `Authorization: Bearer <token>`. Every error is `{\"detail\": \"...\", \"code\": \"...\"}`.",
     )
-    .license(poem_openapi::LicenseObject::new("Apache-2.0"))
+    .license(poem_openapi::LicenseObject::new("MIT"))
 }

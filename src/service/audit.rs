@@ -195,9 +195,9 @@ fn parse_date(
 }
 
 pub async fn actions(db: &Db) -> Result<Vec<String>, AppError> {
-    db.read(|conn| db::audit::distinct_actions(conn)).await
+    db.read(db::audit::distinct_actions).await
 }
 
 pub async fn entity_types(db: &Db) -> Result<Vec<String>, AppError> {
-    db.read(|conn| db::audit::distinct_entity_types(conn)).await
+    db.read(db::audit::distinct_entity_types).await
 }

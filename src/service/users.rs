@@ -81,7 +81,7 @@ pub fn normalize_email(email: &str) -> Result<String, AppError> {
 }
 
 pub async fn list(db: &Db) -> Result<Vec<UserRow>, AppError> {
-    db.read(|conn| db::users::list(conn)).await
+    db.read(db::users::list).await
 }
 
 pub async fn create(
@@ -226,7 +226,7 @@ pub async fn ensure_first_admin(
     hasher: &PasswordHasher,
     configured_password: Option<&str>,
 ) -> Result<Option<String>, AppError> {
-    if db.read(|conn| db::users::count(conn)).await? > 0 {
+    if db.read(db::users::count).await? > 0 {
         return Ok(None);
     }
     let (password, generated) = match configured_password {

@@ -299,3 +299,53 @@ pub async fn render_framework_error(err: poem::Error) -> Response {
     };
     ApiError::<0>::new(status, code, detail).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_send_no_cause() {
+        let err = AppError::Internal(anyhow::anyhow!("disk I/O error at /secret/path/aegis.db"));
+        let api: ApiError = err.into();
+        assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            (api.code, api.detail.as_str()),
+            ("INTERNAL_ERROR", "internal server error")
+        );
+    }
+
+    #[test]
+    fn domain_errors_map_to_their_status_and_code() {
+        let table: [(AppError, u16, &str); 10] = [
+            (AppError::validation("x"), 400, "VALIDATION_ERROR"),
+            (AppError::InvalidBundle("x".into()), 400, "INVALID_BUNDLE"),
+            (AppError::Unauthorized("x".into()), 401, "UNAUTHORIZED"),
+            (AppError::Forbidden("x".into()), 403, "FORBIDDEN"),
+            (AppError::not_found("x"), 404, "NOT_FOUND"),
+            (AppError::conflict("x"), 409, "CONFLICT"),
+            (AppError::InvalidState("x".into()), 409, "INVALID_STATE"),
+            (
+                AppError::PayloadTooLarge("x".into()),
+                413,
+                "PAYLOAD_TOO_LARGE",
+            ),
+            (
+                AppError::RateLimited {
+                    retry_after_secs: 5,
+                },
+                429,
+                "RATE_LIMITED",
+            ),
+            (
+                AppError::UpstreamUnavailable("x".into()),
+                502,
+                "UPSTREAM_UNAVAILABLE",
+            ),
+        ];
+        for (err, status, code) in table {
+            let api: ApiError = err.into();
+            assert_eq!((api.status.as_u16(), api.code), (status, code));
+        }
+    }
+}

@@ -23,6 +23,7 @@ fn default_limit() -> u64 {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AuditLogOut {
     pub id: String,
     /// `null` for Aegis itself (first start, CLI, scheduler) or a login under an unknown name.
@@ -34,6 +35,21 @@ pub struct AuditLogOut {
     /// RFC 3339, UTC.
     pub timestamp: String,
     pub details: serde_json::Value,
+}
+
+impl poem_openapi::types::Example for AuditLogOut {
+    fn example() -> Self {
+        AuditLogOut {
+            id: "5d1e0c0a-8a43-4a4f-9a8e-2b7f0e1d6c42".into(),
+            user_id: Some("0b3c8f52-3f0e-4d4e-9a57-1f0f5a3c9b11".into()),
+            username: "admin".into(),
+            action: "update_user".into(),
+            entity_type: "user".into(),
+            entity_id: Some("7f9d3a1e-6b2c-4e8f-a1d0-3c5b7e9f1a2b".into()),
+            timestamp: "2026-12-04T09:31:12.345678Z".into(),
+            details: serde_json::json!({"username": "red.tech", "changes": {"role": {"from": "red_tech", "to": "red_lead"}}}),
+        }
+    }
 }
 
 impl TryFrom<AuditRow> for AuditLogOut {

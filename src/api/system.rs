@@ -11,10 +11,20 @@ use crate::error::ApiError;
 pub struct SystemApi;
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Health {
     /// `ok` while the server answers and its database responds.
     pub status: String,
     pub version: String,
+}
+
+impl poem_openapi::types::Example for Health {
+    fn example() -> Self {
+        Health {
+            status: "ok".into(),
+            version: crate::VERSION.into(),
+        }
+    }
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::System")]

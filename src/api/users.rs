@@ -18,6 +18,7 @@ pub struct UsersApi;
 
 /// A user as the API shows it. The password hash is never sent.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserOut {
     pub id: String,
     pub username: String,
@@ -26,6 +27,20 @@ pub struct UserOut {
     pub is_active: bool,
     pub created_at: String,
     pub updated_at: String,
+}
+
+impl poem_openapi::types::Example for UserOut {
+    fn example() -> Self {
+        UserOut {
+            id: "0b3c8f52-3f0e-4d4e-9a57-1f0f5a3c9b11".into(),
+            username: "red.tech".into(),
+            email: Some("red.tech@example.com".into()),
+            role: Role::RedTech,
+            is_active: true,
+            created_at: "2026-12-04T09:30:00.000000Z".into(),
+            updated_at: "2026-12-04T09:30:00.000000Z".into(),
+        }
+    }
 }
 
 impl From<UserRow> for UserOut {

@@ -13,6 +13,7 @@ use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, Server};
 
 use crate::api;
+use crate::attack::source;
 use crate::auth::password::PasswordHasher;
 use crate::auth::secret;
 use crate::auth::throttle::LoginThrottle;
@@ -20,7 +21,9 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, render_framework_error};
-use crate::service::users;
+use crate::service::audit::Actor;
+use crate::service::sync::{self, BundleOrigin};
+use crate::service::{catalogue, users};
 
 /// Request bodies other than multipart uploads are read whole, so they are capped.
 pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
@@ -33,6 +36,8 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub passwords: PasswordHasher,
     pub login_throttle: Arc<LoginThrottle>,
+    /// Catalogue syncs run one at a time, whoever starts them.
+    pub sync_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// What first start produced that the operator must see once.
@@ -46,17 +51,47 @@ pub struct Prepared {
 /// and creates the first admin on an empty database.
 pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
     let state = open_state(config)?;
-    let generated_admin_password = users::ensure_first_admin(
-        &state.db,
-        &state.passwords,
-        state.config.admin_password.as_deref(),
-    )
-    .await
-    .context("creating the first admin")?;
-    Ok(Prepared {
-        state,
-        generated_admin_password,
-    })
+    let generated_admin_password =
+        users::ensure_first_admin(&state.db, &state.passwords, state.config.admin_password.as_deref())
+            .await
+            .context("creating the first admin")?;
+    seed_catalogue_if_empty(&state).await?;
+    Ok(Prepared { state, generated_admin_password })
+}
+
+/// On an empty catalogue, loads the bundle embedded in the binary (if the build has one), else the
+/// configured source. A failure is logged with what to do, and the server starts anyway.
+async fn seed_catalogue_if_empty(state: &AppState) -> anyhow::Result<()> {
+    if !catalogue::is_empty(&state.db).await? {
+        return Ok(());
+    }
+    let mut origins = Vec::new();
+    if let Some((name, bytes)) = source::embedded() {
+        origins.push(BundleOrigin::Embedded { name, bytes });
+    }
+    if !state.config.mitre_source.is_empty() {
+        origins.push(BundleOrigin::Configured(state.config.mitre_source.clone()));
+    }
+    for origin in origins {
+        match sync::sync(&state.db, Actor::System("system"), origin).await {
+            Ok(report) => {
+                tracing::info!(
+                    source = report.source,
+                    techniques = report.new,
+                    attack_version = report.attack_version.as_deref().unwrap_or("unnamed"),
+                    "loaded the ATT&CK catalogue"
+                );
+                return Ok(());
+            }
+            Err(err) => tracing::warn!(error = %err, "could not load the ATT&CK catalogue"),
+        }
+    }
+    tracing::warn!(
+        "the ATT&CK catalogue is empty: load it with `aegis sync-mitre --file enterprise-attack.json[.gz]`, \
+         or as an admin POST the bundle to /api/v1/system/sync-mitre (multipart field `file`), \
+         or set AEGIS_MITRE_SOURCE to a reachable URL or file"
+    );
+    Ok(())
 }
 
 /// [`prepare`] without the first admin: what offline commands need.
@@ -71,6 +106,7 @@ pub fn open_state(config: Config) -> anyhow::Result<AppState> {
         tokens: Arc::new(tokens),
         passwords: PasswordHasher::default(),
         login_throttle: Arc::new(LoginThrottle::default()),
+        sync_lock: Arc::new(tokio::sync::Mutex::new(())),
     })
 }
 
@@ -106,12 +142,8 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .data(state)
         .catch_all_error(render_framework_error)
         .with(CatchPanic::new().with_handler(|_| {
-            ApiError::<0>::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "INTERNAL_ERROR",
-                "internal server error",
-            )
-            .into_response()
+            ApiError::<0>::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal server error")
+                .into_response()
         }))
         .with(
             SetHeader::new()
@@ -125,12 +157,9 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
 /// Caps non-multipart bodies at [`MAX_JSON_BODY_BYTES`] while they stream, so a chunked body
 /// without `Content-Length` is held to the same limit. Multipart uploads carry their own limits.
 async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let is_multipart = req.content_type().is_some_and(|content_type| {
-        content_type
-            .trim_start()
-            .to_ascii_lowercase()
-            .starts_with("multipart/")
-    });
+    let is_multipart = req
+        .content_type()
+        .is_some_and(|content_type| content_type.trim_start().to_ascii_lowercase().starts_with("multipart/"));
     if !is_multipart {
         let too_large = || {
             poem::Error::from(ApiError::<0>::new(
@@ -139,20 +168,14 @@ async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Resp
                 format!("request body is over {MAX_JSON_BODY_BYTES} bytes"),
             ))
         };
-        let declared = req
-            .header("content-length")
-            .and_then(|length| length.trim().parse::<u64>().ok());
+        let declared = req.header("content-length").and_then(|length| length.trim().parse::<u64>().ok());
         if declared.is_some_and(|length| length > MAX_JSON_BODY_BYTES as u64) {
             return Err(too_large());
         }
-        let body = req
-            .take_body()
-            .into_bytes_limit(MAX_JSON_BODY_BYTES)
-            .await
-            .map_err(|err| match err {
-                poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-                other => poem::Error::from(other),
-            })?;
+        let body = req.take_body().into_bytes_limit(MAX_JSON_BODY_BYTES).await.map_err(|err| match err {
+            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
+            other => poem::Error::from(other),
+        })?;
         req.set_body(body);
     }
     next.call(req).await.map(IntoResponse::into_response)
@@ -166,10 +189,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            routes(state).into_endpoint(),
-            shutdown,
-            Some(std::time::Duration::from_secs(10)),
-        )
+        .run_with_graceful_shutdown(routes(state).into_endpoint(), shutdown, Some(std::time::Duration::from_secs(10)))
         .await
 }

@@ -30,6 +30,12 @@ pub enum Command {
     /// Manage users offline (the server may be running).
     #[command(subcommand)]
     User(UserCommand),
+    /// Sync the ATT&CK catalogue once from the configured source or a local bundle, then exit.
+    SyncMitre {
+        /// A STIX bundle (`.json` or `.json.gz`) to sync from instead of AEGIS_MITRE_SOURCE.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,12 +70,7 @@ fn parse_role(value: &str) -> Result<Role, String> {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Listen address (port 0 picks a free port; the chosen address is logged).
-    #[arg(
-        long,
-        env = "AEGIS_BIND",
-        default_value = "127.0.0.1:8000",
-        global = true
-    )]
+    #[arg(long, env = "AEGIS_BIND", default_value = "127.0.0.1:8000", global = true)]
     pub bind: String,
 
     /// Holds aegis.db, evidence/ and secret.key; created if missing.
@@ -81,12 +82,7 @@ pub struct Settings {
     pub public_url: Option<String>,
 
     /// Password of the `admin` user created on first start; if unset a random one is printed once.
-    #[arg(
-        long,
-        env = "AEGIS_ADMIN_PASSWORD",
-        hide_env_values = true,
-        global = true
-    )]
+    #[arg(long, env = "AEGIS_ADMIN_PASSWORD", hide_env_values = true, global = true)]
     pub admin_password: Option<String>,
 
     /// Raw HMAC key for tokens (at least 32 bytes); if unset one is generated into secret.key.
@@ -113,12 +109,7 @@ pub struct Settings {
     pub mitre_source: String,
 
     /// Cron (6 fields, seconds first) of the ATT&CK sync job; empty disables it.
-    #[arg(
-        long,
-        env = "AEGIS_MITRE_SYNC_CRON",
-        default_value = "0 0 3 * * *",
-        global = true
-    )]
+    #[arg(long, env = "AEGIS_MITRE_SYNC_CRON", default_value = "0 0 3 * * *", global = true)]
     pub mitre_sync_cron: String,
 
     /// Comma-separated RSS/Atom feed URLs or file paths for the threat-intel scan.
@@ -126,11 +117,6 @@ pub struct Settings {
     pub intel_feeds: String,
 
     /// Cron (6 fields, seconds first) of the threat-intel scan job; empty disables it.
-    #[arg(
-        long,
-        env = "AEGIS_INTEL_SCAN_CRON",
-        default_value = "0 0 */6 * * *",
-        global = true
-    )]
+    #[arg(long, env = "AEGIS_INTEL_SCAN_CRON", default_value = "0 0 */6 * * *", global = true)]
     pub intel_scan_cron: String,
 }

@@ -9,6 +9,7 @@ use crate::auth::Role;
 use crate::cli::UserCommand;
 use crate::config::Config;
 use crate::service::audit::Actor;
+use crate::service::sync::{self, BundleOrigin};
 use crate::service::users::{self, NewUser, UserChanges};
 
 /// `aegis serve`: prepare the data dir, then serve until SIGINT or SIGTERM.
@@ -22,14 +23,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             users::FIRST_ADMIN_USERNAME
         );
     }
-    let listener = tokio::net::TcpListener::bind(&bind)
-        .await
-        .with_context(|| format!("binding {bind}"))?;
+    let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
     let address = listener.local_addr()?;
-    println!(
-        "Aegis {} listening on http://{address} (API docs at http://{address}/docs)",
-        crate::VERSION
-    );
+    println!("Aegis {} listening on http://{address} (API docs at http://{address}/docs)", crate::VERSION);
     tracing::info!(%address, "serving");
     app::serve(prepared.state, listener, shutdown_signal()).await?;
     tracing::info!("stopped");
@@ -64,43 +60,44 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// `aegis sync-mitre [--file PATH]`: one catalogue sync, then exit.
+pub async fn sync_mitre(config: Config, file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let state = app::open_state(config)?;
+    let origin = match file {
+        Some(path) => BundleOrigin::File(path.to_string_lossy().into_owned()),
+        None => BundleOrigin::Configured(state.config.mitre_source.clone()),
+    };
+    let _one_at_a_time = state.sync_lock.lock().await;
+    let report = sync::sync(&state.db, Actor::System("cli"), origin).await?;
+    println!(
+        "ATT&CK sync from {} ({}): {} new, {} updated, {} deprecated, {} unchanged, {} flagged for review",
+        report.source,
+        report.attack_version.as_deref().map_or_else(|| "version not named".to_owned(), |v| format!("v{v}")),
+        report.new,
+        report.updated,
+        report.deprecated,
+        report.unchanged,
+        report.flagged_for_review
+    );
+    Ok(())
+}
+
 /// `aegis user …`: manage accounts without the server.
 pub async fn user(config: Config, command: UserCommand) -> anyhow::Result<()> {
     let state = app::open_state(config)?;
     match command {
-        UserCommand::Create {
-            username,
-            role,
-            email,
-            password_stdin,
-        } => {
+        UserCommand::Create { username, role, email, password_stdin } => {
             let password = read_password(password_stdin)?;
             create_user(&state, username, role, email, password).await
         }
-        UserCommand::ResetPassword {
-            username,
-            password_stdin,
-        } => {
+        UserCommand::ResetPassword { username, password_stdin } => {
             let password = read_password(password_stdin)?;
             let Some(user) = users::find_by_username(&state.db, username.clone()).await? else {
                 bail!("no user named '{username}'");
             };
-            let changes = UserChanges {
-                password: Some(password),
-                ..UserChanges::default()
-            };
-            users::update(
-                &state.db,
-                &state.passwords,
-                Actor::System("cli"),
-                user.id,
-                changes,
-            )
-            .await?;
-            println!(
-                "Password of '{}' changed; their existing sessions have ended.",
-                user.username
-            );
+            let changes = UserChanges { password: Some(password), ..UserChanges::default() };
+            users::update(&state.db, &state.passwords, Actor::System("cli"), user.id, changes).await?;
+            println!("Password of '{}' changed; their existing sessions have ended.", user.username);
             Ok(())
         }
     }
@@ -113,32 +110,20 @@ async fn create_user(
     email: Option<String>,
     password: String,
 ) -> anyhow::Result<()> {
-    let new = NewUser {
-        username,
-        email,
-        password,
-        role,
-    };
+    let new = NewUser { username, email, password, role };
     let user = users::create(&state.db, &state.passwords, Actor::System("cli"), new).await?;
-    println!(
-        "Created user '{}' ({}) with role {}.",
-        user.username, user.id, user.role
-    );
+    println!("Created user '{}' ({}) with role {}.", user.username, user.id, user.role);
     Ok(())
 }
 
 fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     let password = if from_stdin {
         let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
+        std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
         line.trim_end_matches(['\r', '\n']).to_owned()
     } else {
         let first = rpassword::prompt_password("Password: ").context("reading the password")?;
-        let again =
-            rpassword::prompt_password("Password again: ").context("reading the password")?;
+        let again = rpassword::prompt_password("Password again: ").context("reading the password")?;
         if first != again {
             bail!("the passwords do not match");
         }

@@ -8,7 +8,8 @@ use anyhow::{Context, bail};
 
 use crate::cli::Settings;
 
-pub const DEFAULT_MITRE_SOURCE: &str = "https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/enterprise-attack/enterprise-attack.json";
+pub const DEFAULT_MITRE_SOURCE: &str =
+    "https://raw.githubusercontent.com/mitre-attack/attack-stix-data/master/enterprise-attack/enterprise-attack.json";
 
 pub const DEFAULT_INTEL_FEEDS: &str = "https://www.cisa.gov/cybersecurity-advisories/all.xml,\
 https://thedfirreport.com/feed/,\
@@ -49,16 +50,12 @@ impl Config {
             Some(secret) => Some(secret.as_bytes().to_vec()),
             None => None,
         };
-        let public_url = settings
-            .public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", settings.bind));
+        let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.bind));
         if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
             bail!("AEGIS_PUBLIC_URL must start with http:// or https:// (got {public_url:?})");
         }
         if let Some(password) = &settings.admin_password {
-            crate::service::users::check_password(password)
-                .context("AEGIS_ADMIN_PASSWORD is not acceptable")?;
+            crate::service::users::check_password(password).context("AEGIS_ADMIN_PASSWORD is not acceptable")?;
         }
         Ok(Config {
             bind: settings.bind.clone(),

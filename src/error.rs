@@ -79,9 +79,7 @@ pub struct ErrorBody {
 impl poem_openapi::types::Example for ErrorBody {
     fn example() -> Self {
         ErrorBody {
-            detail:
-                "role 'boss' is not one of admin, red_lead, red_tech, blue_lead, blue_tech, viewer"
-                    .into(),
+            detail: "role 'boss' is not one of admin, red_lead, red_tech, blue_lead, blue_tech, viewer".into(),
             code: "VALIDATION_ERROR".into(),
         }
     }
@@ -103,42 +101,14 @@ pub mod documented {
 }
 
 const DOCUMENTED_STATUSES: [(u16, u16, &str); 8] = [
-    (
-        documented::BAD_REQUEST,
-        400,
-        "Invalid input (`VALIDATION_ERROR`, `INVALID_BUNDLE`)",
-    ),
-    (
-        documented::UNAUTHORIZED,
-        401,
-        "Missing, invalid or expired token; inactive user (`UNAUTHORIZED`)",
-    ),
-    (
-        documented::FORBIDDEN,
-        403,
-        "The user's role may not do this (`FORBIDDEN`)",
-    ),
+    (documented::BAD_REQUEST, 400, "Invalid input (`VALIDATION_ERROR`, `INVALID_BUNDLE`)"),
+    (documented::UNAUTHORIZED, 401, "Missing, invalid or expired token; inactive user (`UNAUTHORIZED`)"),
+    (documented::FORBIDDEN, 403, "The user's role may not do this (`FORBIDDEN`)"),
     (documented::NOT_FOUND, 404, "No such resource (`NOT_FOUND`)"),
-    (
-        documented::CONFLICT,
-        409,
-        "Conflicts with the current state (`CONFLICT`, `INVALID_STATE`)",
-    ),
-    (
-        documented::PAYLOAD_TOO_LARGE,
-        413,
-        "Body over the size limit (`PAYLOAD_TOO_LARGE`)",
-    ),
-    (
-        documented::RATE_LIMITED,
-        429,
-        "Too many attempts; see `Retry-After` (`RATE_LIMITED`)",
-    ),
-    (
-        documented::UPSTREAM,
-        502,
-        "An upstream source could not be reached (`UPSTREAM_UNAVAILABLE`)",
-    ),
+    (documented::CONFLICT, 409, "Conflicts with the current state (`CONFLICT`, `INVALID_STATE`)"),
+    (documented::PAYLOAD_TOO_LARGE, 413, "Body over the size limit (`PAYLOAD_TOO_LARGE`)"),
+    (documented::RATE_LIMITED, 429, "Too many attempts; see `Retry-After` (`RATE_LIMITED`)"),
+    (documented::UPSTREAM, 502, "An upstream source could not be reached (`UPSTREAM_UNAVAILABLE`)"),
 ];
 
 /// An error on its way out as HTTP. `DOCUMENTED` only shapes the OpenAPI spec.
@@ -152,12 +122,7 @@ pub struct ApiError<const DOCUMENTED: u16 = { documented::AUTHED }> {
 
 impl<const D: u16> ApiError<D> {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError {
-            status,
-            code,
-            detail: detail.into(),
-            retry_after_secs: None,
-        }
+        ApiError { status, code, detail: detail.into(), retry_after_secs: None }
     }
 }
 
@@ -176,43 +141,27 @@ impl<const D: u16> From<AppError> for ApiError<D> {
             AppError::UpstreamUnavailable(_) => (StatusCode::BAD_GATEWAY, "UPSTREAM_UNAVAILABLE"),
             AppError::Internal(cause) => {
                 tracing::error!(error = format!("{cause:#}"), "internal error");
-                return ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "INTERNAL_ERROR",
-                    "internal server error",
-                );
+                return ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal server error");
             }
         };
         let retry_after_secs = match err {
             AppError::RateLimited { retry_after_secs } => Some(retry_after_secs),
             _ => None,
         };
-        ApiError {
-            status,
-            code,
-            detail: err.to_string(),
-            retry_after_secs,
-        }
+        ApiError { status, code, detail: err.to_string(), retry_after_secs }
     }
 }
 
 impl<const D: u16> IntoResponse for ApiError<D> {
     fn into_response(self) -> Response {
-        let mut response = Json(ErrorBody {
-            detail: self.detail,
-            code: self.code.to_owned(),
-        })
-        .with_status(self.status)
-        .into_response();
+        let mut response = Json(ErrorBody { detail: self.detail, code: self.code.to_owned() })
+            .with_status(self.status)
+            .into_response();
         if let Some(secs) = self.retry_after_secs {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }
@@ -273,16 +222,10 @@ pub async fn render_framework_error(err: poem::Error) -> Response {
     let status = err.status();
     let (code, detail) = match status {
         StatusCode::BAD_REQUEST => ("VALIDATION_ERROR", err.to_string()),
-        StatusCode::UNAUTHORIZED => (
-            "UNAUTHORIZED",
-            "a valid bearer token is required".to_owned(),
-        ),
+        StatusCode::UNAUTHORIZED => ("UNAUTHORIZED", "a valid bearer token is required".to_owned()),
         StatusCode::FORBIDDEN => ("FORBIDDEN", err.to_string()),
         StatusCode::NOT_FOUND => ("NOT_FOUND", "no such resource".to_owned()),
-        StatusCode::METHOD_NOT_ALLOWED => (
-            "METHOD_NOT_ALLOWED",
-            "method not allowed on this path".to_owned(),
-        ),
+        StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "method not allowed on this path".to_owned()),
         StatusCode::PAYLOAD_TOO_LARGE => ("PAYLOAD_TOO_LARGE", "request body too large".to_owned()),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ("UNSUPPORTED_MEDIA_TYPE", err.to_string()),
         StatusCode::LENGTH_REQUIRED => ("LENGTH_REQUIRED", err.to_string()),
@@ -292,11 +235,7 @@ pub async fn render_framework_error(err: poem::Error) -> Response {
         }
         _ => ("VALIDATION_ERROR", err.to_string()),
     };
-    let status = if status.is_server_error() {
-        StatusCode::INTERNAL_SERVER_ERROR
-    } else {
-        status
-    };
+    let status = if status.is_server_error() { StatusCode::INTERNAL_SERVER_ERROR } else { status };
     ApiError::<0>::new(status, code, detail).into_response()
 }
 
@@ -309,10 +248,7 @@ mod tests {
         let err = AppError::Internal(anyhow::anyhow!("disk I/O error at /secret/path/aegis.db"));
         let api: ApiError = err.into();
         assert_eq!(api.status, StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(
-            (api.code, api.detail.as_str()),
-            ("INTERNAL_ERROR", "internal server error")
-        );
+        assert_eq!((api.code, api.detail.as_str()), ("INTERNAL_ERROR", "internal server error"));
     }
 
     #[test]
@@ -325,23 +261,9 @@ mod tests {
             (AppError::not_found("x"), 404, "NOT_FOUND"),
             (AppError::conflict("x"), 409, "CONFLICT"),
             (AppError::InvalidState("x".into()), 409, "INVALID_STATE"),
-            (
-                AppError::PayloadTooLarge("x".into()),
-                413,
-                "PAYLOAD_TOO_LARGE",
-            ),
-            (
-                AppError::RateLimited {
-                    retry_after_secs: 5,
-                },
-                429,
-                "RATE_LIMITED",
-            ),
-            (
-                AppError::UpstreamUnavailable("x".into()),
-                502,
-                "UPSTREAM_UNAVAILABLE",
-            ),
+            (AppError::PayloadTooLarge("x".into()), 413, "PAYLOAD_TOO_LARGE"),
+            (AppError::RateLimited { retry_after_secs: 5 }, 429, "RATE_LIMITED"),
+            (AppError::UpstreamUnavailable("x".into()), 502, "UPSTREAM_UNAVAILABLE"),
         ];
         for (err, status, code) in table {
             let api: ApiError = err.into();

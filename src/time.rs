@@ -42,33 +42,18 @@ mod tests {
     #[test]
     fn stored_format_is_fixed_width_utc() {
         let at = DateTime::parse_from_rfc3339("2026-12-04T16:49:55+01:00").unwrap();
-        assert_eq!(
-            format(at.with_timezone(&Utc)),
-            "2026-12-04T15:49:55.000000Z"
-        );
+        assert_eq!(format(at.with_timezone(&Utc)), "2026-12-04T15:49:55.000000Z");
     }
 
     #[test]
     fn filter_values() {
-        assert_eq!(
-            parse_filter("2026-12-04", DayBound::Start).as_deref(),
-            Some("2026-12-04T00:00:00.000000Z")
-        );
-        assert_eq!(
-            parse_filter("2026-12-04", DayBound::End).as_deref(),
-            Some("2026-12-04T23:59:59.999999Z")
-        );
+        assert_eq!(parse_filter("2026-12-04", DayBound::Start).as_deref(), Some("2026-12-04T00:00:00.000000Z"));
+        assert_eq!(parse_filter("2026-12-04", DayBound::End).as_deref(), Some("2026-12-04T23:59:59.999999Z"));
         assert_eq!(
             parse_filter("2026-12-04T10:00:00-02:00", DayBound::Start).as_deref(),
             Some("2026-12-04T12:00:00.000000Z")
         );
-        for bad in [
-            "",
-            "yesterday",
-            "2026-13-01",
-            "2026-12-04T25:00:00Z",
-            "12/04/2026",
-        ] {
+        for bad in ["", "yesterday", "2026-13-01", "2026-12-04T25:00:00Z", "12/04/2026"] {
             assert_eq!(parse_filter(bad, DayBound::Start), None, "{bad}");
         }
     }

@@ -10,32 +10,14 @@ use serde_json::{Value, json};
 #[tokio::test]
 async fn only_admins_read_the_audit_log() {
     let app = TestApp::start().await;
-    for path in [
-        "/api/v1/audit-logs",
-        "/api/v1/audit-logs/actions",
-        "/api/v1/audit-logs/entity-types",
-    ] {
-        expect_error(
-            app.get(path, None).await,
-            StatusCode::UNAUTHORIZED,
-            "UNAUTHORIZED",
-        )
-        .await;
+    for path in ["/api/v1/audit-logs", "/api/v1/audit-logs/actions", "/api/v1/audit-logs/entity-types"] {
+        expect_error(app.get(path, None).await, StatusCode::UNAUTHORIZED, "UNAUTHORIZED").await;
         for role in roles_except(&[Role::Admin]) {
             let token = app.token_for(role).await;
-            expect_error(
-                app.get(path, Some(&token)).await,
-                StatusCode::FORBIDDEN,
-                "FORBIDDEN",
-            )
-            .await;
+            expect_error(app.get(path, Some(&token)).await, StatusCode::FORBIDDEN, "FORBIDDEN").await;
         }
         let admin = app.admin_token().await;
-        assert_eq!(
-            app.get(path, Some(&admin)).await.status(),
-            StatusCode::OK,
-            "{path}"
-        );
+        assert_eq!(app.get(path, Some(&admin)).await.status(), StatusCode::OK, "{path}");
     }
 }
 
@@ -44,67 +26,47 @@ async fn no_endpoint_changes_or_deletes_audit_rows() {
     let app = TestApp::start().await;
     let admin = app.admin_token().await;
     for method in [Method::POST, Method::PUT, Method::PATCH, Method::DELETE] {
-        let response = app
-            .request(method.clone(), "/api/v1/audit-logs", Some(&admin))
-            .json(&json!({}))
-            .send()
-            .await
-            .unwrap();
-        expect_error(
-            response,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "METHOD_NOT_ALLOWED",
-        )
-        .await;
+        let response =
+            app.request(method.clone(), "/api/v1/audit-logs", Some(&admin)).json(&json!({})).send().await.unwrap();
+        expect_error(response, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
     }
     // Even direct SQL cannot change history: the schema refuses it.
     let outcome = app
         .state
         .db
-        .write(|tx| {
-            Ok(tx
-                .execute("DELETE FROM audit_logs", [])
-                .map_err(|err| err.to_string()))
-        })
+        .write(|tx| Ok(tx.execute("DELETE FROM audit_logs", []).map_err(|err| err.to_string())))
         .await
         .unwrap();
     assert!(outcome.unwrap_err().contains("cannot be deleted"));
     let outcome = app
         .state
         .db
-        .write(|tx| {
-            Ok(tx
-                .execute("UPDATE audit_logs SET action = 'x'", [])
-                .map_err(|err| err.to_string()))
-        })
+        .write(|tx| Ok(tx.execute("UPDATE audit_logs SET action = 'x'", []).map_err(|err| err.to_string())))
         .await
         .unwrap();
     assert!(outcome.unwrap_err().contains("cannot be changed"));
 }
 
+/// A server whose first start loads no catalogue, so the log holds only what a test does.
+async fn without_catalogue() -> TestApp {
+    TestApp::start_with(|settings| settings.mitre_source = String::new()).await
+}
+
 /// Builds a log with known rows: a user creation per role, logins and failures.
 async fn populated() -> (TestApp, String, Value) {
-    let app = TestApp::start().await;
+    let app = without_catalogue().await;
     let admin = app.admin_token().await;
     for role in ["red_tech", "blue_lead", "viewer"] {
-        let body =
-            json!({"username": format!("user-{role}"), "password": "password123", "role": role});
+        let body = json!({"username": format!("user-{role}"), "password": "password123", "role": role});
         assert_eq!(
-            app.send_json(Method::POST, "/api/v1/users", Some(&admin), &body)
-                .await
-                .status(),
+            app.send_json(Method::POST, "/api/v1/users", Some(&admin), &body).await.status(),
             StatusCode::CREATED
         );
     }
     app.login("user-viewer", "password123").await;
     app.login("user-viewer", "wrong-password").await;
     app.login("ghost", "whatever-password").await;
-    let me: Value = app
-        .get("/api/v1/auth/me", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let me: Value = app.get("/api/v1/auth/me", Some(&admin)).await.json().await.unwrap();
     (app, admin, me)
 }
 
@@ -131,27 +93,14 @@ async fn every_filter_narrows_the_log() {
         ("start_date=2000-01-01".into(), 7),
         ("end_date=2000-01-01".into(), 0),
         ("start_date=2999-01-01".into(), 0),
-        (
-            format!("start_date={}", chrono::Utc::now().format("%Y-%m-%d")),
-            7,
-        ),
-        (
-            format!("end_date={}", chrono::Utc::now().format("%Y-%m-%d")),
-            7,
-        ),
-        (
-            "start_date=2000-01-01T00:00:00Z&end_date=2999-12-31T23:59:59%2B02:00".into(),
-            7,
-        ),
+        (format!("start_date={}", chrono::Utc::now().format("%Y-%m-%d")), 7),
+        (format!("end_date={}", chrono::Utc::now().format("%Y-%m-%d")), 7),
+        ("start_date=2000-01-01T00:00:00Z&end_date=2999-12-31T23:59:59%2B02:00".into(), 7),
     ];
     for (query, expected) in table {
         let page = app.audit(&query).await;
         assert_eq!(page["total"], expected, "{query}: {page}");
-        assert_eq!(
-            page["items"].as_array().unwrap().len() as u64,
-            expected.min(50),
-            "{query}"
-        );
+        assert_eq!(page["items"].as_array().unwrap().len() as u64, expected.min(50), "{query}");
     }
 
     // A date-time filter splits the log exactly where a row was written.
@@ -166,33 +115,15 @@ async fn every_filter_narrows_the_log() {
 async fn pages_and_their_limits() {
     let (app, admin, _) = populated().await;
     let all = app.audit("").await;
-    assert_eq!(
-        (all["offset"].as_u64(), all["limit"].as_u64()),
-        (Some(0), Some(50)),
-        "defaults"
-    );
-    let ids: Vec<&str> = all["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["id"].as_str().unwrap())
-        .collect();
+    assert_eq!((all["offset"].as_u64(), all["limit"].as_u64()), (Some(0), Some(50)), "defaults");
+    let ids: Vec<&str> = all["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
 
     let mut paged = Vec::new();
     for offset in (0..7).step_by(3) {
         let page = app.audit(&format!("offset={offset}&limit=3")).await;
         assert_eq!(page["total"], 7);
-        assert_eq!(
-            (page["offset"].as_u64(), page["limit"].as_u64()),
-            (Some(offset), Some(3))
-        );
-        paged.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i["id"].as_str().unwrap().to_owned()),
-        );
+        assert_eq!((page["offset"].as_u64(), page["limit"].as_u64()), (Some(offset), Some(3)));
+        paged.extend(page["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_owned()));
     }
     assert_eq!(paged, ids, "pages tile the log in order");
     assert_eq!(app.audit("offset=1000").await["items"], json!([]));
@@ -211,9 +142,7 @@ async fn pages_and_their_limits() {
         "end_date=2026-13-45",
         "start_date=2026-12-05&end_date=2026-12-04",
     ] {
-        let response = app
-            .get(&format!("/api/v1/audit-logs?{query}"), Some(&admin))
-            .await;
+        let response = app.get(&format!("/api/v1/audit-logs?{query}"), Some(&admin)).await;
         expect_error(response, StatusCode::BAD_REQUEST, "VALIDATION_ERROR").await;
     }
 }
@@ -221,32 +150,13 @@ async fn pages_and_their_limits() {
 #[tokio::test]
 async fn distinct_actions_and_entity_types() {
     let (app, admin, _) = populated().await;
-    let actions: Value = app
-        .get("/api/v1/audit-logs/actions", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let actions: Value = app.get("/api/v1/audit-logs/actions", Some(&admin)).await.json().await.unwrap();
     assert_eq!(actions, json!(["create_user", "login", "login_failed"]));
-    let types: Value = app
-        .get("/api/v1/audit-logs/entity-types", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let types: Value = app.get("/api/v1/audit-logs/entity-types", Some(&admin)).await.json().await.unwrap();
     assert_eq!(types, json!(["user"]));
 
-    let fresh = TestApp::start().await;
+    let fresh = without_catalogue().await;
     let admin = fresh.admin_token().await;
-    let actions: Value = fresh
-        .get("/api/v1/audit-logs/actions", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(
-        actions,
-        json!(["create_user"]),
-        "first start records the admin's creation"
-    );
+    let actions: Value = fresh.get("/api/v1/audit-logs/actions", Some(&admin)).await.json().await.unwrap();
+    assert_eq!(actions, json!(["create_user"]), "first start records the admin's creation");
 }

@@ -15,39 +15,17 @@ async fn health_needs_no_token() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["x-content-type-options"], "nosniff");
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body,
-        json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")})
-    );
+    assert_eq!(body, json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}));
 }
 
 #[tokio::test]
 async fn framework_errors_have_the_error_shape() {
     let app = TestApp::start().await;
     let admin = app.admin_token().await;
-    expect_error(
-        app.get("/api/v1/no-such-thing", Some(&admin)).await,
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-    )
-    .await;
-    expect_error(
-        app.get("/no-such-page", None).await,
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-    )
-    .await;
-    let response = app
-        .request(Method::DELETE, "/api/v1/health", None)
-        .send()
-        .await
-        .unwrap();
-    expect_error(
-        response,
-        StatusCode::METHOD_NOT_ALLOWED,
-        "METHOD_NOT_ALLOWED",
-    )
-    .await;
+    expect_error(app.get("/api/v1/no-such-thing", Some(&admin)).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    expect_error(app.get("/no-such-page", None).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    let response = app.request(Method::DELETE, "/api/v1/health", None).send().await.unwrap();
+    expect_error(response, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
     let response = app
         .request(Method::POST, "/api/v1/users", Some(&admin))
         .header("content-type", "text/plain")
@@ -55,12 +33,7 @@ async fn framework_errors_have_the_error_shape() {
         .send()
         .await
         .unwrap();
-    expect_error(
-        response,
-        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "UNSUPPORTED_MEDIA_TYPE",
-    )
-    .await;
+    expect_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE").await;
     let response = app
         .request(Method::POST, "/api/v1/users", Some(&admin))
         .header("content-type", "application/json")
@@ -85,9 +58,7 @@ async fn json_bodies_are_capped_at_one_mebibyte() {
     let app = TestApp::start().await;
     let admin = app.admin_token().await;
     let huge = json!({"username": "x".repeat(1024 * 1024 + 10), "password": "password123", "role": "viewer"});
-    let response = app
-        .send_json(Method::POST, "/api/v1/users", Some(&admin), &huge)
-        .await;
+    let response = app.send_json(Method::POST, "/api/v1/users", Some(&admin), &huge).await;
     expect_error(response, StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE").await;
 
     // The same without Content-Length: a chunked body is counted while it streams.
@@ -111,12 +82,7 @@ async fn json_bodies_are_capped_at_one_mebibyte() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("PAYLOAD_TOO_LARGE"), "{answer}");
 
-    let users: Value = app
-        .get("/api/v1/users", Some(&admin))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let users: Value = app.get("/api/v1/users", Some(&admin)).await.json().await.unwrap();
     assert_eq!(users.as_array().unwrap().len(), 1, "nothing was created");
 }
 
@@ -127,12 +93,7 @@ async fn docs_are_served() {
         let response = app.get(path, None).await;
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert_eq!(response.headers()["x-content-type-options"], "nosniff");
-        assert!(
-            response.headers()["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("text/html")
-        );
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
         let html = response.text().await.unwrap().to_lowercase();
         assert!(html.contains(needle), "{path}");
     }
@@ -149,10 +110,7 @@ async fn every_operation_is_documented() {
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
 
     let flow = &spec["components"]["securitySchemes"]["OAuth2Password"]["flows"]["password"];
-    assert_eq!(
-        flow["tokenUrl"], "/api/v1/auth/login",
-        "Swagger UI's Authorize logs in here"
-    );
+    assert_eq!(flow["tokenUrl"], "/api/v1/auth/login", "Swagger UI's Authorize logs in here");
     assert!(spec["components"]["schemas"]["ErrorBody"].is_object());
 
     let public = ["/api/v1/health", "/api/v1/auth/login"];
@@ -162,27 +120,14 @@ async fn every_operation_is_documented() {
         for (method, operation) in item.as_object().unwrap() {
             operations += 1;
             let name = format!("{method} {path}");
-            assert!(
-                operation["tags"]
-                    .as_array()
-                    .is_some_and(|tags| !tags.is_empty()),
-                "{name} has a tag"
-            );
-            assert!(
-                operation["summary"].as_str().is_some_and(|s| !s.is_empty()),
-                "{name} has a summary"
-            );
+            assert!(operation["tags"].as_array().is_some_and(|tags| !tags.is_empty()), "{name} has a tag");
+            assert!(operation["summary"].as_str().is_some_and(|s| !s.is_empty()), "{name} has a summary");
             let responses = operation["responses"].as_object().unwrap();
             assert!(responses.contains_key("500"), "{name} documents 500");
             if public.contains(&path.as_str()) {
                 assert!(operation.get("security").is_none(), "{name} is public");
             } else {
-                assert!(
-                    operation["security"]
-                        .as_array()
-                        .is_some_and(|s| !s.is_empty()),
-                    "{name} has security"
-                );
+                assert!(operation["security"].as_array().is_some_and(|s| !s.is_empty()), "{name} has security");
                 for status in ["401", "403"] {
                     let documented = responses.contains_key(status);
                     let expected = status == "401" || path != "/api/v1/auth/me";
@@ -192,22 +137,7 @@ async fn every_operation_is_documented() {
         }
     }
     assert!(operations >= 9, "{operations} operations");
-    assert!(
-        spec["paths"]["/api/v1/auth/login"]["post"]["responses"]
-            .as_object()
-            .unwrap()
-            .contains_key("429")
-    );
-    assert!(
-        spec["paths"]["/api/v1/users"]["post"]["responses"]
-            .as_object()
-            .unwrap()
-            .contains_key("409")
-    );
-    assert!(
-        spec["paths"]["/api/v1/users"]["post"]["responses"]
-            .as_object()
-            .unwrap()
-            .contains_key("201")
-    );
+    assert!(spec["paths"]["/api/v1/auth/login"]["post"]["responses"].as_object().unwrap().contains_key("429"));
+    assert!(spec["paths"]["/api/v1/users"]["post"]["responses"].as_object().unwrap().contains_key("409"));
+    assert!(spec["paths"]["/api/v1/users"]["post"]["responses"].as_object().unwrap().contains_key("201"));
 }

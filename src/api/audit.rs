@@ -56,9 +56,8 @@ impl TryFrom<AuditRow> for AuditLogOut {
     type Error = AppError;
 
     fn try_from(row: AuditRow) -> Result<Self, AppError> {
-        let details = serde_json::from_str(&row.details).map_err(|err| {
-            AppError::Internal(anyhow::anyhow!("audit row {} details: {err}", row.id))
-        })?;
+        let details = serde_json::from_str(&row.details)
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("audit row {} details: {err}", row.id)))?;
         Ok(AuditLogOut {
             id: row.id,
             user_id: row.user_id,
@@ -99,11 +98,7 @@ impl AuditApi {
         start_date: Query<Option<String>>,
         end_date: Query<Option<String>>,
         #[oai(default)] offset: Query<u64>,
-        #[oai(
-            default = "default_limit",
-            validator(minimum(value = "1"), maximum(value = "100"))
-        )]
-        limit: Query<u64>,
+        #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<u64>,
     ) -> Result<Json<AuditLogPage>, ApiError> {
         auth.0.require(Permission::ReadAuditLog)?;
         let query = AuditQuery {
@@ -116,37 +111,20 @@ impl AuditApi {
             limit: limit.0,
         };
         let page = audit::list(&state.db, query).await?;
-        let items = page
-            .items
-            .into_iter()
-            .map(AuditLogOut::try_from)
-            .collect::<Result<_, _>>()?;
-        Ok(Json(AuditLogPage {
-            items,
-            total: page.total,
-            offset: page.offset,
-            limit: page.limit,
-        }))
+        let items = page.items.into_iter().map(AuditLogOut::try_from).collect::<Result<_, _>>()?;
+        Ok(Json(AuditLogPage { items, total: page.total, offset: page.offset, limit: page.limit }))
     }
 
     /// List the actions present in the log
     #[oai(path = "/audit-logs/actions", method = "get")]
-    async fn actions(
-        &self,
-        auth: BearerAuth,
-        state: Data<&AppState>,
-    ) -> Result<Json<Vec<String>>, ApiError> {
+    async fn actions(&self, auth: BearerAuth, state: Data<&AppState>) -> Result<Json<Vec<String>>, ApiError> {
         auth.0.require(Permission::ReadAuditLog)?;
         Ok(Json(audit::actions(&state.db).await?))
     }
 
     /// List the entity types present in the log
     #[oai(path = "/audit-logs/entity-types", method = "get")]
-    async fn entity_types(
-        &self,
-        auth: BearerAuth,
-        state: Data<&AppState>,
-    ) -> Result<Json<Vec<String>>, ApiError> {
+    async fn entity_types(&self, auth: BearerAuth, state: Data<&AppState>) -> Result<Json<Vec<String>>, ApiError> {
         auth.0.require(Permission::ReadAuditLog)?;
         Ok(Json(audit::entity_types(&state.db).await?))
     }

@@ -39,11 +39,7 @@ pub struct TokenResponse {
 
 impl poem_openapi::types::Example for TokenResponse {
     fn example() -> Self {
-        TokenResponse {
-            access_token: "eyJhbGciOiJIUzI1NiJ9...".into(),
-            token_type: "bearer".into(),
-            expires_in: 3600,
-        }
+        TokenResponse { access_token: "eyJhbGciOiJIUzI1NiJ9...".into(), token_type: "bearer".into(), expires_in: 3600 }
     }
 }
 
@@ -61,18 +57,11 @@ impl AuthApi {
         req: &Request,
         form: Form<LoginForm>,
     ) -> Result<Json<TokenResponse>, ApiError<{ BAD_REQUEST | UNAUTHORIZED | RATE_LIMITED }>> {
-        if form
-            .grant_type
-            .as_deref()
-            .is_some_and(|grant| grant != "password")
-        {
+        if form.grant_type.as_deref().is_some_and(|grant| grant != "password") {
             return Err(AppError::validation("grant_type must be 'password'").into());
         }
-        let client = req
-            .remote_addr()
-            .as_socket_addr()
-            .map(|addr| addr.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let client =
+            req.remote_addr().as_socket_addr().map(|addr| addr.ip().to_string()).unwrap_or_else(|| "unknown".into());
         let issued = service::auth::login(&state, &form.username, &form.password, &client).await?;
         Ok(Json(TokenResponse {
             access_token: issued.token,

@@ -2,7 +2,10 @@
 
 pub mod audit;
 pub mod auth;
+pub mod bundle_upload;
+pub mod metrics;
 pub mod system;
+pub mod techniques;
 pub mod users;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -13,6 +16,10 @@ pub const PREFIX: &str = "/api/v1";
 pub enum ApiTags {
     /// Log in and find out who you are.
     Auth,
+    /// The ATT&CK catalogue and each technique's coverage status.
+    Techniques,
+    /// Detection coverage overall and by tactic.
+    Metrics,
     /// Accounts and roles (admin only).
     Users,
     /// The append-only record of every change and login (admin only).
@@ -23,6 +30,8 @@ pub enum ApiTags {
 
 pub type Apis = (
     auth::AuthApi,
+    techniques::TechniquesApi,
+    metrics::MetricsApi,
     users::UsersApi,
     audit::AuditApi,
     system::SystemApi,
@@ -30,7 +39,14 @@ pub type Apis = (
 
 pub fn service() -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (auth::AuthApi, users::UsersApi, audit::AuditApi, system::SystemApi),
+        (
+            auth::AuthApi,
+            techniques::TechniquesApi,
+            metrics::MetricsApi,
+            users::UsersApi,
+            audit::AuditApi,
+            system::SystemApi,
+        ),
         "Aegis API",
         crate::VERSION,
     )

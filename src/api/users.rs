@@ -115,11 +115,7 @@ pub enum CreatedUser {
 impl UsersApi {
     /// List users
     #[oai(path = "/users", method = "get")]
-    async fn list(
-        &self,
-        auth: BearerAuth,
-        state: Data<&AppState>,
-    ) -> Result<Json<Vec<UserOut>>, ApiError> {
+    async fn list(&self, auth: BearerAuth, state: Data<&AppState>) -> Result<Json<Vec<UserOut>>, ApiError> {
         auth.0.require(Permission::ManageUsers)?;
         let users = users::list(&state.db).await?;
         Ok(Json(users.into_iter().map(UserOut::from).collect()))
@@ -135,12 +131,7 @@ impl UsersApi {
     ) -> Result<CreatedUser, ApiError<{ AUTHED | CONFLICT }>> {
         auth.0.require(Permission::ManageUsers)?;
         let Json(body) = body;
-        let new = NewUser {
-            username: body.username,
-            email: body.email,
-            password: body.password,
-            role: body.role,
-        };
+        let new = NewUser { username: body.username, email: body.email, password: body.password, role: body.role };
         let user = users::create(&state.db, &state.passwords, (&auth.0).into(), new).await?;
         Ok(CreatedUser::Created(Json(user.into())))
     }
@@ -168,14 +159,7 @@ impl UsersApi {
             is_active: body.is_active,
             password: body.password,
         };
-        let user = users::update(
-            &state.db,
-            &state.passwords,
-            (&auth.0).into(),
-            id.0.to_string(),
-            changes,
-        )
-        .await?;
+        let user = users::update(&state.db, &state.passwords, (&auth.0).into(), id.0.to_string(), changes).await?;
         Ok(Json(user.into()))
     }
 }

@@ -19,9 +19,7 @@ pub struct PasswordHasher {
 
 impl Default for PasswordHasher {
     fn default() -> Self {
-        PasswordHasher {
-            permits: Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES)),
-        }
+        PasswordHasher { permits: Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES)) }
     }
 }
 
@@ -36,8 +34,7 @@ impl PasswordHasher {
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
         let _permit = self.permits.acquire().await.map_err(|err| anyhow!(err))?;
         tokio::task::spawn_blocking(move || {
-            let matched =
-                verify_blocking(&password, stored.as_deref().unwrap_or_else(|| dummy_hash()));
+            let matched = verify_blocking(&password, stored.as_deref().unwrap_or_else(|| dummy_hash()));
             Ok(matched && stored.is_some())
         })
         .await?
@@ -52,16 +49,12 @@ pub fn hash_blocking(password: &str) -> Result<String, AppError> {
 }
 
 pub fn verify_blocking(password: &str, stored: &str) -> bool {
-    Argon2::default()
-        .verify_password(password.as_bytes(), stored)
-        .is_ok()
+    Argon2::default().verify_password(password.as_bytes(), stored).is_ok()
 }
 
 fn dummy_hash() -> &'static str {
     static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| {
-        hash_blocking("aegis-dummy-password-for-unknown-users").expect("argon2 works")
-    })
+    DUMMY.get_or_init(|| hash_blocking("aegis-dummy-password-for-unknown-users").expect("argon2 works"))
 }
 
 #[cfg(test)]
@@ -80,11 +73,6 @@ mod tests {
     #[tokio::test]
     async fn unknown_user_never_verifies() {
         let hasher = PasswordHasher::default();
-        assert!(
-            !hasher
-                .verify("aegis-dummy-password-for-unknown-users".into(), None)
-                .await
-                .unwrap()
-        );
+        assert!(!hasher.verify("aegis-dummy-password-for-unknown-users".into(), None).await.unwrap());
     }
 }

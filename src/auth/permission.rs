@@ -20,14 +20,8 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Admin,
-        Role::RedLead,
-        Role::RedTech,
-        Role::BlueLead,
-        Role::BlueTech,
-        Role::Viewer,
-    ];
+    pub const ALL: [Role; 6] =
+        [Role::Admin, Role::RedLead, Role::RedTech, Role::BlueLead, Role::BlueTech, Role::Viewer];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -47,9 +41,7 @@ impl Role {
         use Role::*;
         match permission {
             Read => true,
-            ManageTechniques | EditAnyTest | ManageUsers | ReadAuditLog | ManageSystem => {
-                self == Admin
-            }
+            ManageTechniques | EditAnyTest | ManageUsers | ReadAuditLog | ManageSystem => self == Admin,
             ReviewTechnique | ValidateTest => matches!(self, Admin | RedLead | BlueLead),
             CreateTest => matches!(self, Admin | RedLead | RedTech),
             EditOwnTest => matches!(self, RedLead | RedTech),
@@ -120,10 +112,7 @@ impl CurrentUser {
         if self.can(permission) {
             Ok(())
         } else {
-            Err(AppError::Forbidden(format!(
-                "the {} role may not do this",
-                self.role
-            )))
+            Err(AppError::Forbidden(format!("the {} role may not do this", self.role)))
         }
     }
 }
@@ -145,23 +134,14 @@ mod tests {
             (EditAnyTest, [true, false, false, false, false, false]),
             (EditOwnTest, [false, true, true, false, false, false]),
             (ValidateTest, [true, true, false, true, false, false]),
-            (
-                UploadEvidenceAnyTest,
-                [true, true, false, true, true, false],
-            ),
-            (
-                UploadEvidenceOwnTest,
-                [false, false, true, false, false, false],
-            ),
+            (UploadEvidenceAnyTest, [true, true, false, true, true, false]),
+            (UploadEvidenceOwnTest, [false, false, true, false, false, false]),
             (ManageUsers, [true, false, false, false, false, false]),
             (ReadAuditLog, [true, false, false, false, false, false]),
             (ManageSystem, [true, false, false, false, false, false]),
         ];
         for (permission, expected) in table {
-            for (role, allowed) in [Admin, RedLead, RedTech, BlueLead, BlueTech, Viewer]
-                .into_iter()
-                .zip(expected)
-            {
+            for (role, allowed) in [Admin, RedLead, RedTech, BlueLead, BlueTech, Viewer].into_iter().zip(expected) {
                 assert_eq!(role.allows(permission), allowed, "{role} / {permission:?}");
             }
         }

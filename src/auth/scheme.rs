@@ -29,10 +29,6 @@ pub enum AegisScopes {
 pub struct BearerAuth(pub CurrentUser);
 
 async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<CurrentUser> {
-    let state = req
-        .data::<AppState>()
-        .expect("AppState is attached to every route");
-    service::auth::authenticate(state, &bearer.token)
-        .await
-        .map_err(|err| ApiError::<0>::from(err).into())
+    let state = req.data::<AppState>().expect("AppState is attached to every route");
+    service::auth::authenticate(state, &bearer.token).await.map_err(|err| ApiError::<0>::from(err).into())
 }

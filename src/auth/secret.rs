@@ -21,11 +21,7 @@ pub fn load_or_create(config: &Config) -> anyhow::Result<Vec<u8>> {
             let decoded = hex::decode(String::from_utf8_lossy(&bytes).trim())
                 .with_context(|| format!("{} is not a hex-encoded key", path.display()))?;
             if decoded.len() < MIN_SECRET_BYTES {
-                bail!(
-                    "{} holds {} bytes; at least {MIN_SECRET_BYTES} are needed",
-                    path.display(),
-                    decoded.len()
-                );
+                bail!("{} holds {} bytes; at least {MIN_SECRET_BYTES} are needed", path.display(), decoded.len());
             }
             Ok(decoded)
         }
@@ -43,9 +39,7 @@ fn generate(path: &Path) -> anyhow::Result<Vec<u8>> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options.open(path).with_context(|| format!("creating {}", path.display()))?;
     file.write_all(hex::encode(secret).as_bytes())?;
     file.sync_all()?;
     tracing::info!(path = %path.display(), "generated a new token signing key");

@@ -29,16 +29,11 @@ impl FailureLog {
     /// `Some(wait)` when `key` has used its failures within the window.
     fn locked_for(&mut self, key: &str, limit: usize, now: Instant) -> Option<Duration> {
         let failures = self.failures.get_mut(key)?;
-        while failures
-            .front()
-            .is_some_and(|at| now.duration_since(*at) >= WINDOW)
-        {
+        while failures.front().is_some_and(|at| now.duration_since(*at) >= WINDOW) {
             failures.pop_front();
         }
         if failures.len() >= limit {
-            failures
-                .front()
-                .map(|oldest| WINDOW.saturating_sub(now.duration_since(*oldest)))
+            failures.front().map(|oldest| WINDOW.saturating_sub(now.duration_since(*oldest)))
         } else {
             None
         }
@@ -46,16 +41,9 @@ impl FailureLog {
 
     fn record(&mut self, key: &str, now: Instant) {
         if self.failures.len() >= SWEEP_THRESHOLD {
-            self.failures.retain(|_, failures| {
-                failures
-                    .back()
-                    .is_some_and(|at| now.duration_since(*at) < WINDOW)
-            });
+            self.failures.retain(|_, failures| failures.back().is_some_and(|at| now.duration_since(*at) < WINDOW));
         }
-        self.failures
-            .entry(key.to_owned())
-            .or_default()
-            .push_back(now);
+        self.failures.entry(key.to_owned()).or_default().push_back(now);
     }
 
     fn clear(&mut self, key: &str) {
@@ -67,8 +55,7 @@ impl LoginThrottle {
     /// `Err(seconds to wait)` when either the account or the address is locked out.
     pub fn check(&self, account: &str, address: &str) -> Result<(), u64> {
         let now = Instant::now();
-        let account_wait =
-            lock(&self.accounts).locked_for(&account.to_lowercase(), MAX_FAILURES_PER_ACCOUNT, now);
+        let account_wait = lock(&self.accounts).locked_for(&account.to_lowercase(), MAX_FAILURES_PER_ACCOUNT, now);
         let address_wait = lock(&self.addresses).locked_for(address, MAX_FAILURES_PER_ADDRESS, now);
         match account_wait.max(address_wait) {
             // Round up so a client that waits exactly Retry-After is let through.

@@ -52,11 +52,8 @@ impl TokenKeys {
             validation,
             ttl,
         };
-        let probe = keys
-            .issue("self-test", 0)
-            .context("signing a self-test token")?;
-        keys.verify(&probe.token)
-            .map_err(|err| anyhow::anyhow!("verifying a self-test token: {err}"))?;
+        let probe = keys.issue("self-test", 0).context("signing a self-test token")?;
+        keys.verify(&probe.token).map_err(|err| anyhow::anyhow!("verifying a self-test token: {err}"))?;
         Ok(keys)
     }
 
@@ -72,21 +69,16 @@ impl TokenKeys {
             ver: token_version,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?;
-        Ok(IssuedToken {
-            token,
-            expires_in: ttl,
-        })
+        Ok(IssuedToken { token, expires_in: ttl })
     }
 
     /// Checks signature, algorithm, issuer, audience, expiry and not-before. Every failure is the
     /// same 401: the caller learns nothing about which check failed.
     pub fn verify(&self, token: &str) -> Result<Claims, AppError> {
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|err| {
-                tracing::debug!(error = %err, "rejected bearer token");
-                AppError::Unauthorized("invalid or expired token".into())
-            })
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(|err| {
+            tracing::debug!(error = %err, "rejected bearer token");
+            AppError::Unauthorized("invalid or expired token".into())
+        })
     }
 }
 
@@ -108,8 +100,7 @@ mod tests {
     #[test]
     fn other_key_and_garbage_are_refused() {
         let keys = TokenKeys::new(SECRET, Duration::from_secs(60)).unwrap();
-        let other =
-            TokenKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(60)).unwrap();
+        let other = TokenKeys::new(b"another-secret-another-secret-xx", Duration::from_secs(60)).unwrap();
         let token = other.issue("user-1", 0).unwrap().token;
         assert!(keys.verify(&token).is_err());
         assert!(keys.verify("not.a.token").is_err());

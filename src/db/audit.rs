@@ -63,11 +63,7 @@ pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<(Vec<AuditRow>, i
             values.push(value);
         }
     }
-    let where_sql = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
+    let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
 
     let total: i64 = conn
         .prepare_cached(&format!("SELECT COUNT(*) FROM audit_logs {where_sql}"))?
@@ -82,9 +78,7 @@ pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<(Vec<AuditRow>, i
          ORDER BY timestamp DESC, seq DESC
          LIMIT ? OFFSET ?"
     ))?;
-    let rows = stmt
-        .query_map(params_from_iter(page_values.iter()), from_row)?
-        .collect::<rusqlite::Result<_>>()?;
+    let rows = stmt.query_map(params_from_iter(page_values.iter()), from_row)?.collect::<rusqlite::Result<_>>()?;
     Ok((rows, total))
 }
 
@@ -114,9 +108,7 @@ fn distinct(conn: &Connection, column: &'static str) -> Result<Vec<String>, AppE
          SELECT value FROM hop WHERE value IS NOT NULL"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let values = stmt
-        .query_map([], |row| row.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+    let values = stmt.query_map([], |row| row.get(0))?.collect::<rusqlite::Result<_>>()?;
     Ok(values)
 }
 

@@ -5,8 +5,10 @@ use anyhow::{Context, bail};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 
 /// `(version, name, sql)`, in order. Never edit a released migration: add the next number.
-pub const MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "init", include_str!("migrations/0001_init.sql"))];
+pub const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (2, "catalogue", include_str!("migrations/0002_catalogue.sql")),
+];
 
 pub fn latest_version() -> i64 {
     MIGRATIONS.last().map_or(0, |(version, _, _)| *version)
@@ -23,9 +25,7 @@ pub fn apply(conn: &mut Connection) -> anyhow::Result<usize> {
          ) STRICT;",
     )?;
     let current: i64 = tx
-        .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| {
-            row.get::<_, Option<i64>>(0)
-        })
+        .query_row("SELECT MAX(version) FROM schema_migrations", [], |row| row.get::<_, Option<i64>>(0))
         .optional()?
         .flatten()
         .unwrap_or(0);
@@ -38,12 +38,8 @@ pub fn apply(conn: &mut Connection) -> anyhow::Result<usize> {
         );
     }
     let mut applied = 0;
-    for (version, name, sql) in MIGRATIONS
-        .iter()
-        .filter(|(version, _, _)| *version > current)
-    {
-        tx.execute_batch(sql)
-            .with_context(|| format!("applying migration {version} ({name})"))?;
+    for (version, name, sql) in MIGRATIONS.iter().filter(|(version, _, _)| *version > current) {
+        tx.execute_batch(sql).with_context(|| format!("applying migration {version} ({name})"))?;
         tx.execute(
             "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
             rusqlite::params![version, name, crate::time::now()],
@@ -60,13 +56,8 @@ mod tests {
     use super::*;
 
     fn schema(conn: &Connection) -> Vec<String> {
-        let mut stmt = conn
-            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
-            .unwrap();
-        stmt.query_map([], |row| row.get(0))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
+        let mut stmt = conn.prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name").unwrap();
+        stmt.query_map([], |row| row.get(0)).unwrap().map(Result::unwrap).collect()
     }
 
     #[test]
@@ -74,14 +65,10 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         assert_eq!(apply(&mut conn).unwrap(), MIGRATIONS.len());
         let before = schema(&conn);
-        let versions: i64 = conn
-            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
-            .unwrap();
+        let versions: i64 = conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
         assert_eq!(apply(&mut conn).unwrap(), 0);
         assert_eq!(schema(&conn), before);
-        let after: i64 = conn
-            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
-            .unwrap();
+        let after: i64 = conn.query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0)).unwrap();
         assert_eq!(versions, after);
     }
 
@@ -89,11 +76,7 @@ mod tests {
     fn newer_database_is_refused() {
         let mut conn = Connection::open_in_memory().unwrap();
         apply(&mut conn).unwrap();
-        conn.execute(
-            "INSERT INTO schema_migrations VALUES (9999, 'future', '2030-01-01T00:00:00Z')",
-            [],
-        )
-        .unwrap();
+        conn.execute("INSERT INTO schema_migrations VALUES (9999, 'future', '2030-01-01T00:00:00Z')", []).unwrap();
         let err = apply(&mut conn).unwrap_err().to_string();
         assert!(err.contains("newer than this Aegis"), "{err}");
     }

@@ -1,6 +1,7 @@
 //! The SQLite database: pragmas, the connection pool, and running blocking work off the async threads.
 
 pub mod audit;
+pub mod catalogue;
 pub mod migrations;
 pub mod users;
 
@@ -34,22 +35,16 @@ impl Db {
     /// Opens (creating if needed) the database file, switches it to WAL, applies pending
     /// migrations, and builds the pool. Refuses a database written by a newer Aegis.
     pub fn open(path: &Path) -> anyhow::Result<Db> {
-        let mut conn = Connection::open(path)
-            .with_context(|| format!("opening database {}", path.display()))?;
+        let mut conn = Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
         conn.execute_batch(CONNECTION_PRAGMAS)?;
-        let mode: String =
-            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+        let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            anyhow::bail!(
-                "database {} could not be switched to WAL (got {mode})",
-                path.display()
-            );
+            anyhow::bail!("database {} could not be switched to WAL (got {mode})", path.display());
         }
         migrations::apply(&mut conn)?;
         drop(conn);
 
-        let manager =
-            SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(CONNECTION_PRAGMAS));
+        let manager = SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(CONNECTION_PRAGMAS));
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
             .connection_timeout(Duration::from_secs(30))

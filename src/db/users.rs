@@ -18,8 +18,7 @@ pub struct UserRow {
     pub updated_at: String,
 }
 
-const COLUMNS: &str =
-    "id, username, email, password_hash, role, is_active, token_version, created_at, updated_at";
+const COLUMNS: &str = "id, username, email, password_hash, role, is_active, token_version, created_at, updated_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<UserRow> {
     let role: String = row.get(4)?;
@@ -55,13 +54,8 @@ pub fn insert(conn: &Connection, user: &UserRow) -> Result<(), AppError> {
         ],
     );
     match result {
-        Err(rusqlite::Error::SqliteFailure(err, _))
-            if err.code == rusqlite::ErrorCode::ConstraintViolation =>
-        {
-            Err(AppError::conflict(format!(
-                "username '{}' is already taken",
-                user.username
-            )))
+        Err(rusqlite::Error::SqliteFailure(err, _)) if err.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(AppError::conflict(format!("username '{}' is already taken", user.username)))
         }
         other => other.map(drop).map_err(AppError::from),
     }
@@ -101,11 +95,8 @@ pub fn find_by_username(conn: &Connection, username: &str) -> Result<Option<User
 }
 
 pub fn list(conn: &Connection) -> Result<Vec<UserRow>, AppError> {
-    let mut stmt =
-        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))?;
-    let rows = stmt
-        .query_map([], from_row)?
-        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM users ORDER BY username"))?;
+    let rows = stmt.query_map([], from_row)?.collect::<rusqlite::Result<_>>()?;
     Ok(rows)
 }
 
@@ -114,9 +105,5 @@ pub fn count(conn: &Connection) -> Result<i64, AppError> {
 }
 
 pub fn count_active_admins(conn: &Connection) -> Result<i64, AppError> {
-    Ok(conn.query_row(
-        "SELECT COUNT(*) FROM users WHERE role = 'admin' AND is_active = 1",
-        [],
-        |row| row.get(0),
-    )?)
+    Ok(conn.query_row("SELECT COUNT(*) FROM users WHERE role = 'admin' AND is_active = 1", [], |row| row.get(0))?)
 }

@@ -75,10 +75,7 @@ pub enum Actor {
 
 impl From<&CurrentUser> for Actor {
     fn from(user: &CurrentUser) -> Self {
-        Actor::User {
-            id: user.id.clone(),
-            username: user.username.clone(),
-        }
+        Actor::User { id: user.id.clone(), username: user.username.clone() }
     }
 }
 
@@ -100,11 +97,7 @@ pub fn record(conn: &Connection, actor: &Actor, event: AuditEvent<'_>) -> Result
 }
 
 /// Like [`record`] for a login attempt under a name that matches no user.
-pub fn record_unknown_user(
-    conn: &Connection,
-    attempted: &str,
-    event: AuditEvent<'_>,
-) -> Result<(), AppError> {
+pub fn record_unknown_user(conn: &Connection, attempted: &str, event: AuditEvent<'_>) -> Result<(), AppError> {
     let attempted: String = attempted.chars().take(64).collect();
     record_row(conn, None, attempted, event)
 }
@@ -164,31 +157,18 @@ pub async fn list(db: &Db, query: AuditQuery) -> Result<AuditPage, AppError> {
         entity_type: query.entity_type,
         since,
         until,
-        offset: i64::try_from(query.offset)
-            .map_err(|_| AppError::validation("offset is too large"))?,
-        limit: i64::try_from(query.limit)
-            .map_err(|_| AppError::validation("limit is too large"))?,
+        offset: i64::try_from(query.offset).map_err(|_| AppError::validation("offset is too large"))?,
+        limit: i64::try_from(query.limit).map_err(|_| AppError::validation("limit is too large"))?,
     };
     let (items, total) = db.read(move |conn| db::audit::list(conn, &filter)).await?;
-    Ok(AuditPage {
-        items,
-        total,
-        offset: query.offset,
-        limit: query.limit,
-    })
+    Ok(AuditPage { items, total, offset: query.offset, limit: query.limit })
 }
 
-fn parse_date(
-    name: &str,
-    value: Option<&str>,
-    bound: DayBound,
-) -> Result<Option<String>, AppError> {
+fn parse_date(name: &str, value: Option<&str>, bound: DayBound) -> Result<Option<String>, AppError> {
     value
         .map(|value| {
             time::parse_filter(value, bound).ok_or_else(|| {
-                AppError::validation(format!(
-                    "{name} '{value}' is not a date (YYYY-MM-DD) or an RFC 3339 date-time"
-                ))
+                AppError::validation(format!("{name} '{value}' is not a date (YYYY-MM-DD) or an RFC 3339 date-time"))
             })
         })
         .transpose()

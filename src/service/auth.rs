@@ -14,12 +14,7 @@ use crate::service::users;
 const BAD_CREDENTIALS: &str = "invalid username or password";
 
 /// Checks a username and password; `client` is the caller's address, for throttling.
-pub async fn login(
-    state: &AppState,
-    username: &str,
-    password: &str,
-    client: &str,
-) -> Result<IssuedToken, AppError> {
+pub async fn login(state: &AppState, username: &str, password: &str, client: &str) -> Result<IssuedToken, AppError> {
     let username = username.trim();
     if let Err(retry_after_secs) = state.login_throttle.check(username, client) {
         tracing::warn!(username, client, "login refused: too many failed attempts");
@@ -30,13 +25,8 @@ pub async fn login(
     } else {
         users::find_by_username(&state.db, username.to_owned()).await?
     };
-    let password_ok = state
-        .passwords
-        .verify(
-            password.to_owned(),
-            user.as_ref().map(|user| user.password_hash.clone()),
-        )
-        .await?;
+    let password_ok =
+        state.passwords.verify(password.to_owned(), user.as_ref().map(|user| user.password_hash.clone())).await?;
 
     let failure = match &user {
         None => Some("unknown_user"),
@@ -58,14 +48,9 @@ pub async fn login(
                     details: json!({ "reason": reason }),
                 };
                 match &user {
-                    Some(user) => audit::record(
-                        tx,
-                        &Actor::User {
-                            id: user.id.clone(),
-                            username: user.username.clone(),
-                        },
-                        event,
-                    ),
+                    Some(user) => {
+                        audit::record(tx, &Actor::User { id: user.id.clone(), username: user.username.clone() }, event)
+                    }
                     None => audit::record_unknown_user(tx, &attempted, event),
                 }
             })
@@ -81,10 +66,7 @@ pub async fn login(
         .write(move |tx| {
             audit::record(
                 tx,
-                &Actor::User {
-                    id: user.id.clone(),
-                    username: user.username.clone(),
-                },
+                &Actor::User { id: user.id.clone(), username: user.username.clone() },
                 AuditEvent {
                     action: AuditAction::Login,
                     entity_type: entity::USER,
@@ -101,21 +83,16 @@ pub async fn login(
 /// password or role change, is refused at once.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
     let claims = state.tokens.verify(token)?;
-    let user = state
-        .db
-        .read(move |conn| db::users::find_by_id(conn, &claims.sub).map(|user| (user, claims)))
-        .await?;
+    let user = state.db.read(move |conn| db::users::find_by_id(conn, &claims.sub).map(|user| (user, claims))).await?;
     match user {
-        (Some(user), claims) if user.is_active && user.token_version == claims.ver => {
-            Ok(CurrentUser {
-                id: user.id,
-                username: user.username,
-                email: user.email,
-                role: user.role,
-                created_at: user.created_at,
-                updated_at: user.updated_at,
-            })
-        }
+        (Some(user), claims) if user.is_active && user.token_version == claims.ver => Ok(CurrentUser {
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            role: user.role,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }),
         _ => Err(AppError::Unauthorized("invalid or expired token".into())),
     }
 }

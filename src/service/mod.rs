@@ -2,4 +2,8 @@
 
 pub mod audit;
 pub mod auth;
+pub mod catalogue;
+pub mod coverage;
+pub mod metrics;
+pub mod sync;
 pub mod users;

@@ -33,22 +33,16 @@ pub struct UserChanges {
 
 pub fn check_password(password: &str) -> Result<(), AppError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(AppError::validation(format!(
-            "password must be at least {MIN_PASSWORD_CHARS} characters"
-        )));
+        return Err(AppError::validation(format!("password must be at least {MIN_PASSWORD_CHARS} characters")));
     }
     if password.len() > MAX_PASSWORD_BYTES {
-        return Err(AppError::validation(format!(
-            "password must be at most {MAX_PASSWORD_BYTES} bytes"
-        )));
+        return Err(AppError::validation(format!("password must be at most {MAX_PASSWORD_BYTES} bytes")));
     }
     Ok(())
 }
 
 pub fn check_username(username: &str) -> Result<(), AppError> {
-    let valid_chars = username
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
+    let valid_chars = username.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
     if !(1..=64).contains(&username.len()) || !valid_chars {
         return Err(AppError::validation(
             "username must be 1 to 64 characters of letters, digits, '.', '_', '-' or '@'",
@@ -67,13 +61,8 @@ pub fn normalize_email(email: &str) -> Result<String, AppError> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-'));
-    let local_ok = !local.is_empty()
-        && !local
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '@');
+        && domain.chars().all(|c| c.is_alphanumeric() || matches!(c, '.' | '-'));
+    let local_ok = !local.is_empty() && !local.chars().any(|c| c.is_whitespace() || c.is_control() || c == '@');
     if email.len() > 254 || !domain_ok || !local_ok {
         return Err(invalid());
     }
@@ -84,12 +73,7 @@ pub async fn list(db: &Db) -> Result<Vec<UserRow>, AppError> {
     db.read(db::users::list).await
 }
 
-pub async fn create(
-    db: &Db,
-    hasher: &PasswordHasher,
-    actor: Actor,
-    new: NewUser,
-) -> Result<UserRow, AppError> {
+pub async fn create(db: &Db, hasher: &PasswordHasher, actor: Actor, new: NewUser) -> Result<UserRow, AppError> {
     check_username(&new.username)?;
     check_password(&new.password)?;
     let email = new.email.as_deref().map(normalize_email).transpose()?;
@@ -156,9 +140,7 @@ pub async fn update(
             && (demoted || deactivated)
             && db::users::count_active_admins(tx)? <= 1
         {
-            return Err(AppError::conflict(
-                "the last active admin cannot be demoted or deactivated",
-            ));
+            return Err(AppError::conflict("the last active admin cannot be demoted or deactivated"));
         }
         if let Some(email) = email
             && email != user.email
@@ -169,20 +151,14 @@ pub async fn update(
         if let Some(role) = role
             && role != user.role
         {
-            changed.insert(
-                "role".into(),
-                json!({ "from": user.role.as_str(), "to": role.as_str() }),
-            );
+            changed.insert("role".into(), json!({ "from": user.role.as_str(), "to": role.as_str() }));
             user.role = role;
             kills_tokens = true;
         }
         if let Some(is_active) = is_active
             && is_active != user.is_active
         {
-            changed.insert(
-                "is_active".into(),
-                json!({ "from": user.is_active, "to": is_active }),
-            );
+            changed.insert("is_active".into(), json!({ "from": user.is_active, "to": is_active }));
             user.is_active = is_active;
             kills_tokens |= !is_active;
         }
@@ -215,8 +191,7 @@ pub async fn update(
 }
 
 pub async fn find_by_username(db: &Db, username: String) -> Result<Option<UserRow>, AppError> {
-    db.read(move |conn| db::users::find_by_username(conn, &username))
-        .await
+    db.read(move |conn| db::users::find_by_username(conn, &username)).await
 }
 
 /// On a database with no users, creates `admin` with the configured password or a random one,
@@ -233,12 +208,8 @@ pub async fn ensure_first_admin(
         Some(password) => (password.to_owned(), false),
         None => (random_password(), true),
     };
-    let new = NewUser {
-        username: FIRST_ADMIN_USERNAME.into(),
-        email: None,
-        password: password.clone(),
-        role: Role::Admin,
-    };
+    let new =
+        NewUser { username: FIRST_ADMIN_USERNAME.into(), email: None, password: password.clone(), role: Role::Admin };
     match create(db, hasher, Actor::System("system"), new).await {
         Ok(_) => Ok(generated.then_some(password)),
         // Another process created it between our check and insert: fine.
@@ -250,9 +221,7 @@ pub async fn ensure_first_admin(
 /// 20 characters from an alphabet without look-alikes: ~115 bits.
 pub fn random_password() -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
-    (0..20)
-        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
-        .collect()
+    (0..20).map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char).collect()
 }
 
 #[cfg(test)]
@@ -261,26 +230,12 @@ mod tests {
 
     #[test]
     fn emails() {
-        for good in [
-            "a@b.co",
-            "first.last+tag@example.org",
-            "ops@sub.example.co.uk",
-            "  x@y.io ",
-        ] {
+        for good in ["a@b.co", "first.last+tag@example.org", "ops@sub.example.co.uk", "  x@y.io "] {
             assert!(normalize_email(good).is_ok(), "{good}");
         }
-        for bad in [
-            "",
-            "plain",
-            "@example.com",
-            "a@",
-            "a@b",
-            "a b@c.com",
-            "a@b..com",
-            "a@.b.com",
-            "a@b.com.",
-            "a@@b.com",
-        ] {
+        for bad in
+            ["", "plain", "@example.com", "a@", "a@b", "a b@c.com", "a@b..com", "a@.b.com", "a@b.com.", "a@@b.com"]
+        {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod bundle;
+
 use std::path::PathBuf;
 
 use aegis::app::{self, AppState};
@@ -44,7 +46,8 @@ pub fn default_settings(data_dir: PathBuf) -> Settings {
         token_ttl_minutes: 60,
         download_ttl_seconds: 300,
         max_upload_mb: 100,
-        mitre_source: aegis::config::DEFAULT_MITRE_SOURCE.into(),
+        // Tests that want a catalogue point this at a bundle file (TestApp does: the mini bundle).
+        mitre_source: String::new(),
         mitre_sync_cron: String::new(),
         intel_feeds: String::new(),
         intel_scan_cron: String::new(),
@@ -59,6 +62,9 @@ impl TestApp {
     pub async fn start_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = default_settings(dir.path().join("data"));
+        let mini = dir.path().join("mini-attack.json");
+        std::fs::write(&mini, bundle::mini().to_string()).unwrap();
+        settings.mitre_source = mini.to_string_lossy().into_owned();
         adjust(&mut settings);
         Self::start_in(dir, settings).await
     }
@@ -73,9 +79,7 @@ impl TestApp {
     async fn start_in(dir: tempfile::TempDir, settings: Settings) -> TestApp {
         let config = Config::from_settings(&settings).expect("valid settings");
         let prepared = app::prepare(config).await.expect("prepare");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, signal) = oneshot::channel::<()>();
         let state = prepared.state.clone();
@@ -121,18 +125,8 @@ impl TestApp {
         self.request(Method::GET, path, token).send().await.unwrap()
     }
 
-    pub async fn send_json(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: &Value,
-    ) -> Response {
-        self.request(method, path, token)
-            .json(body)
-            .send()
-            .await
-            .unwrap()
+    pub async fn send_json(&self, method: Method, path: &str, token: Option<&str>, body: &Value) -> Response {
+        self.request(method, path, token).json(body).send().await.unwrap()
     }
 
     pub async fn login(&self, username: &str, password: &str) -> Response {
@@ -162,12 +156,7 @@ impl TestApp {
             &self.state.db,
             &self.state.passwords,
             Actor::System("test"),
-            NewUser {
-                username: username.into(),
-                email: None,
-                password: USER_PASSWORD.into(),
-                role,
-            },
+            NewUser { username: username.into(), email: None, password: USER_PASSWORD.into(), role },
         )
         .await
         .expect("create user")
@@ -175,24 +164,13 @@ impl TestApp {
 
     /// A token for an existing user, minted with the server's keys.
     pub async fn token_of(&self, username: &str) -> String {
-        let user = users::find_by_username(&self.state.db, username.into())
-            .await
-            .unwrap()
-            .expect("user exists");
-        self.state
-            .tokens
-            .issue(&user.id, user.token_version)
-            .unwrap()
-            .token
+        let user = users::find_by_username(&self.state.db, username.into()).await.unwrap().expect("user exists");
+        self.state.tokens.issue(&user.id, user.token_version).unwrap().token
     }
 
     /// A fresh user with `role` and a token for them.
     pub async fn token_for(&self, role: Role) -> String {
-        let username = format!(
-            "{}-{}",
-            role.as_str().replace('_', "-"),
-            &uuid::Uuid::new_v4().to_string()[..8]
-        );
+        let username = format!("{}-{}", role.as_str().replace('_', "-"), &uuid::Uuid::new_v4().to_string()[..8]);
         self.create_user(&username, role).await;
         self.token_of(&username).await
     }
@@ -200,9 +178,7 @@ impl TestApp {
     /// Audit rows as the API returns them, for the given query string.
     pub async fn audit(&self, query: &str) -> Value {
         let token = self.admin_token().await;
-        let response = self
-            .get(&format!("/api/v1/audit-logs?{query}"), Some(&token))
-            .await;
+        let response = self.get(&format!("/api/v1/audit-logs?{query}"), Some(&token)).await;
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
     }
@@ -219,33 +195,15 @@ impl Drop for TestApp {
 /// Asserts the status and that the body is exactly the error shape; returns the body.
 pub async fn expect_error(response: Response, status: StatusCode, code: &str) -> Value {
     assert_eq!(response.status(), status, "status for expected {code}");
-    assert_eq!(
-        response
-            .headers()
-            .get("x-content-type-options")
-            .map(|v| v.to_str().unwrap()),
-        Some("nosniff")
-    );
+    assert_eq!(response.headers().get("x-content-type-options").map(|v| v.to_str().unwrap()), Some("nosniff"));
     let body: Value = response.json().await.expect("error body is JSON");
     assert_eq!(body["code"], code, "{body}");
-    assert!(
-        body["detail"]
-            .as_str()
-            .is_some_and(|detail| !detail.is_empty()),
-        "{body}"
-    );
-    assert_eq!(
-        body.as_object().unwrap().len(),
-        2,
-        "only detail and code: {body}"
-    );
+    assert!(body["detail"].as_str().is_some_and(|detail| !detail.is_empty()), "{body}");
+    assert_eq!(body.as_object().unwrap().len(), 2, "only detail and code: {body}");
     body
 }
 
 /// Roles other than those listed.
 pub fn roles_except(allowed: &[Role]) -> Vec<Role> {
-    Role::ALL
-        .into_iter()
-        .filter(|role| !allowed.contains(role))
-        .collect()
+    Role::ALL.into_iter().filter(|role| !allowed.contains(role)).collect()
 }

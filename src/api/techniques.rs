@@ -1,0 +1,335 @@
+//! `/techniques`: the ATT&CK catalogue, its filters, hand-made techniques and reviews.
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use crate::api::ApiTags;
+use crate::app::AppState;
+use crate::auth::{BearerAuth, Permission};
+use crate::db::catalogue::TechniqueRow;
+use crate::error::{ApiError, documented::*};
+use crate::service::catalogue::{self, NewTechnique, TechniqueChanges, TechniqueDetail, TechniqueFilter};
+use crate::service::coverage::CoverageStatus;
+
+pub struct TechniquesApi;
+
+/// A technique in a list.
+#[derive(Debug, Object)]
+pub struct TechniqueSummary {
+    pub id: String,
+    /// `T1059` or `T1059.001`.
+    pub mitre_id: String,
+    pub name: String,
+    /// The first of `tactics` (matrix order).
+    pub tactic: Option<String>,
+    /// Every tactic (kill-chain phase) the technique serves, in matrix order.
+    pub tactics: Vec<String>,
+    /// Lowercase ATT&CK platform names.
+    pub platforms: Vec<String>,
+    pub status_global: CoverageStatus,
+    pub is_subtechnique: bool,
+    pub parent_mitre_id: Option<String>,
+    pub review_required: bool,
+    pub revoked: bool,
+    pub deprecated: bool,
+}
+
+impl From<TechniqueRow> for TechniqueSummary {
+    fn from(t: TechniqueRow) -> Self {
+        TechniqueSummary {
+            id: t.id,
+            mitre_id: t.mitre_id,
+            name: t.name,
+            tactic: t.tactics.first().cloned(),
+            tactics: t.tactics,
+            platforms: t.platforms,
+            status_global: t.status_global,
+            is_subtechnique: t.is_subtechnique,
+            parent_mitre_id: t.parent_mitre_id,
+            review_required: t.review_required,
+            revoked: t.revoked,
+            deprecated: t.deprecated,
+        }
+    }
+}
+
+/// Why a technique is flagged for review.
+#[derive(Debug, Object)]
+pub struct ReviewReason {
+    /// `sync` (ATT&CK changed the technique) or `intel` (new reporting mentions it).
+    pub source: String,
+    pub reason: String,
+    /// What the flag points at, e.g. an intel item id.
+    pub reference: Option<String>,
+    pub flagged_at: String,
+}
+
+#[derive(Debug, Object)]
+pub struct ReviewInfo {
+    pub required: bool,
+    /// The open reasons, oldest first.
+    pub reasons: Vec<ReviewReason>,
+    pub last_reviewed_by: Option<String>,
+    pub last_reviewed_by_id: Option<String>,
+    pub last_reviewed_at: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct SubtechniqueSummary {
+    pub mitre_id: String,
+    pub name: String,
+    pub status_global: CoverageStatus,
+}
+
+/// A technique with everything the detail view shows.
+#[derive(Debug, Object)]
+pub struct TechniqueDetailOut {
+    pub id: String,
+    pub mitre_id: String,
+    pub name: String,
+    /// ATT&CK's description (Markdown with citations).
+    pub description: String,
+    pub tactic: Option<String>,
+    pub tactics: Vec<String>,
+    pub platforms: Vec<String>,
+    pub status_global: CoverageStatus,
+    pub review_required: bool,
+    pub review: ReviewInfo,
+    pub is_subtechnique: bool,
+    pub parent_mitre_id: Option<String>,
+    pub subtechniques: Vec<SubtechniqueSummary>,
+    /// The technique's page on attack.mitre.org.
+    pub url: Option<String>,
+    /// ATT&CK's `x_mitre_version` of this technique.
+    pub attack_object_version: Option<String>,
+    pub attack_modified: Option<String>,
+    pub revoked: bool,
+    pub deprecated: bool,
+    /// How many tests record this technique.
+    pub test_count: i64,
+    /// The technique's tests (filled in by the tests feature).
+    pub tests: Vec<serde_json::Value>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<TechniqueDetail> for TechniqueDetailOut {
+    fn from(detail: TechniqueDetail) -> Self {
+        let t = detail.technique;
+        TechniqueDetailOut {
+            review: ReviewInfo {
+                required: t.review_required,
+                reasons: detail
+                    .review_flags
+                    .into_iter()
+                    .map(|flag| ReviewReason {
+                        source: flag.source,
+                        reason: flag.reason,
+                        reference: flag.reference,
+                        flagged_at: flag.flagged_at,
+                    })
+                    .collect(),
+                last_reviewed_by: t.reviewed_by_name,
+                last_reviewed_by_id: t.reviewed_by,
+                last_reviewed_at: t.reviewed_at,
+            },
+            subtechniques: detail
+                .subtechniques
+                .into_iter()
+                .map(|(mitre_id, name, status_global)| SubtechniqueSummary { mitre_id, name, status_global })
+                .collect(),
+            id: t.id,
+            mitre_id: t.mitre_id,
+            name: t.name,
+            description: t.description,
+            tactic: t.tactics.first().cloned(),
+            tactics: t.tactics,
+            platforms: t.platforms,
+            status_global: t.status_global,
+            review_required: t.review_required,
+            is_subtechnique: t.is_subtechnique,
+            parent_mitre_id: t.parent_mitre_id,
+            url: t.url,
+            attack_object_version: t.stix_version,
+            attack_modified: t.stix_modified,
+            revoked: t.revoked,
+            deprecated: t.deprecated,
+            test_count: t.test_count,
+            tests: Vec::new(),
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct CreateTechniqueRequest {
+    /// `T1234` or `T1234.001` (a sub-technique's parent must exist).
+    pub mitre_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// One tactic (shortname such as `execution`, id such as `TA0002`, or name).
+    pub tactic: Option<String>,
+    /// Several tactics; used instead of `tactic` when given.
+    pub tactics: Option<Vec<String>>,
+    pub platforms: Option<Vec<String>>,
+}
+
+impl poem_openapi::types::Example for CreateTechniqueRequest {
+    fn example() -> Self {
+        CreateTechniqueRequest {
+            mitre_id: "T1059".into(),
+            name: "Command and Scripting Interpreter".into(),
+            description: Some("...".into()),
+            tactic: Some("execution".into()),
+            tactics: None,
+            platforms: Some(vec!["windows".into(), "linux".into()]),
+        }
+    }
+}
+
+/// Fields left out stay as they are.
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct UpdateTechniqueRequest {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub tactic: Option<String>,
+    pub tactics: Option<Vec<String>>,
+    pub platforms: Option<Vec<String>>,
+    /// An explicit status; it stands until the technique's tests next change.
+    pub status_global: Option<CoverageStatus>,
+}
+
+impl poem_openapi::types::Example for UpdateTechniqueRequest {
+    fn example() -> Self {
+        UpdateTechniqueRequest {
+            name: Some("Updated Name".into()),
+            description: None,
+            tactic: None,
+            tactics: None,
+            platforms: None,
+            status_global: Some(CoverageStatus::Validated),
+        }
+    }
+}
+
+fn tactics_of(tactic: Option<String>, tactics: Option<Vec<String>>) -> Option<Vec<String>> {
+    tactics.or_else(|| tactic.map(|tactic| vec![tactic]))
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedTechnique {
+    /// The technique was created.
+    #[oai(status = 201)]
+    Created(Json<TechniqueDetailOut>),
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Techniques")]
+impl TechniquesApi {
+    /// List techniques
+    ///
+    /// Active techniques and sub-techniques ordered by ATT&CK id; revoked and deprecated ones only with
+    /// `include_deprecated=true`. Unknown `tactic` or `status` values are refused (400).
+    #[oai(path = "/techniques", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        /// Shortname (`execution`), id (`TA0002`) or name (`Execution`).
+        tactic: Query<Option<String>>,
+        status: Query<Option<CoverageStatus>>,
+        review_required: Query<Option<bool>>,
+        /// An ATT&CK platform, any case.
+        platform: Query<Option<String>>,
+        /// Part of the ATT&CK id or the name, any case.
+        q: Query<Option<String>>,
+        #[oai(default)] include_deprecated: Query<bool>,
+    ) -> Result<Json<Vec<TechniqueSummary>>, ApiError> {
+        auth.0.require(Permission::Read)?;
+        let filter = TechniqueFilter {
+            tactic: tactic.0,
+            status: status.0,
+            review_required: review_required.0,
+            platform: platform.0,
+            q: q.0,
+            include_deprecated: include_deprecated.0,
+        };
+        let techniques = catalogue::list(&state.db, filter).await?;
+        Ok(Json(techniques.into_iter().map(TechniqueSummary::from).collect()))
+    }
+
+    /// Get a technique
+    ///
+    /// With its review reasons, sub-techniques and tests.
+    #[oai(path = "/techniques/:mitre_id", method = "get")]
+    async fn get(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        mitre_id: Path<String>,
+    ) -> Result<Json<TechniqueDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        auth.0.require(Permission::Read)?;
+        Ok(Json(catalogue::get(&state.db, &mitre_id.0).await?.into()))
+    }
+
+    /// Create a technique
+    #[oai(path = "/techniques", method = "post")]
+    async fn create(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        body: Json<CreateTechniqueRequest>,
+    ) -> Result<CreatedTechnique, ApiError<{ AUTHED | CONFLICT }>> {
+        auth.0.require(Permission::ManageTechniques)?;
+        let Json(body) = body;
+        let new = NewTechnique {
+            mitre_id: body.mitre_id,
+            name: body.name,
+            description: body.description,
+            tactics: tactics_of(body.tactic, body.tactics).unwrap_or_default(),
+            platforms: body.platforms.unwrap_or_default(),
+        };
+        let detail = catalogue::create(&state.db, &auth.0, new).await?;
+        Ok(CreatedTechnique::Created(Json(detail.into())))
+    }
+
+    /// Update a technique
+    #[oai(path = "/techniques/:mitre_id", method = "patch")]
+    async fn update(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        mitre_id: Path<String>,
+        body: Json<UpdateTechniqueRequest>,
+    ) -> Result<Json<TechniqueDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        auth.0.require(Permission::ManageTechniques)?;
+        let Json(body) = body;
+        let changes = TechniqueChanges {
+            name: body.name,
+            description: body.description,
+            tactics: tactics_of(body.tactic, body.tactics),
+            platforms: body.platforms,
+            status_global: body.status_global,
+        };
+        Ok(Json(catalogue::update(&state.db, &auth.0, &mitre_id.0, changes).await?.into()))
+    }
+
+    /// Mark a technique reviewed
+    ///
+    /// Clears its review flag and open reasons, and records who reviewed it and when.
+    #[oai(path = "/techniques/:mitre_id/review", method = "patch")]
+    async fn review(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        mitre_id: Path<String>,
+    ) -> Result<Json<TechniqueDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
+        auth.0.require(Permission::ReviewTechnique)?;
+        Ok(Json(catalogue::mark_reviewed(&state.db, &auth.0, &mitre_id.0).await?.into()))
+    }
+}

@@ -566,6 +566,18 @@ async fn the_real_enterprise_bundle() {
 }
 
 #[tokio::test]
+async fn a_bundle_from_another_domain_is_refused() {
+    let Some(path) = bundle::real_data("ics-attack.json.gz") else { return };
+    let app = TestApp::start().await;
+    let admin = app.admin_token().await;
+    let before = json_of(app.get("/api/v1/metrics/by-tactic", Some(&admin)).await).await;
+    let response = upload(&app, &admin, std::fs::read(path).unwrap()).await;
+    let body = expect_error(response, StatusCode::BAD_REQUEST, "INVALID_BUNDLE").await;
+    assert!(body["detail"].as_str().unwrap().contains("another ATT&CK domain"), "{body}");
+    assert_eq!(json_of(app.get("/api/v1/metrics/by-tactic", Some(&admin)).await).await, before);
+}
+
+#[tokio::test]
 async fn the_real_ics_bundle_names_its_release() {
     let Some(path) = bundle::real_data("ics-attack.json.gz") else { return };
     let app = TestApp::start_with(|settings| settings.mitre_source = String::new()).await;

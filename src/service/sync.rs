@@ -210,8 +210,28 @@ pub fn content_hash(technique: &Technique) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// Enterprise, ICS and Mobile ATT&CK share tactic shortnames (`execution`) under different ids
+/// (TA0002, TA0104): a bundle from another domain would overwrite the catalogue's tactics.
+fn refuse_another_domain(tx: &rusqlite::Connection, bundle: &Bundle) -> Result<(), AppError> {
+    let existing: HashMap<String, String> =
+        sql::tactics(tx)?.into_iter().map(|tactic| (tactic.shortname, tactic.mitre_id)).collect();
+    for tactic in &bundle.tactics {
+        if let Some(known_id) = existing.get(&tactic.shortname)
+            && *known_id != tactic.mitre_id
+        {
+            return Err(AppError::InvalidBundle(format!(
+                "the bundle's tactic '{}' is {} but the catalogue's is {known_id}: the bundle belongs to another \
+                 ATT&CK domain (Enterprise, ICS and Mobile are separate catalogues)",
+                tactic.shortname, tactic.mitre_id
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Applies a parsed bundle inside the caller's transaction.
 pub fn apply(tx: &rusqlite::Connection, bundle: &Bundle) -> Result<SyncReport, AppError> {
+    refuse_another_domain(tx, bundle)?;
     for (position, tactic) in bundle.tactics.iter().enumerate() {
         sql::upsert_tactic(
             tx,

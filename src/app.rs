@@ -21,6 +21,8 @@ use crate::auth::tokens::TokenKeys;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{ApiError, render_framework_error};
+use crate::evidence::store::BlobStore;
+use crate::evidence::token::DownloadTokens;
 use crate::service::audit::Actor;
 use crate::service::sync::{self, BundleOrigin};
 use crate::service::{catalogue, users};
@@ -38,6 +40,8 @@ pub struct AppState {
     pub login_throttle: Arc<LoginThrottle>,
     /// Catalogue syncs run one at a time, whoever starts them.
     pub sync_lock: Arc<tokio::sync::Mutex<()>>,
+    pub evidence: BlobStore,
+    pub downloads: Arc<DownloadTokens>,
 }
 
 /// What first start produced that the operator must see once.
@@ -100,6 +104,9 @@ pub fn open_state(config: Config) -> anyhow::Result<AppState> {
     let db = Db::open(&config.database_path())?;
     let secret = secret::load_or_create(&config)?;
     let tokens = TokenKeys::new(&secret, config.token_ttl)?;
+    let evidence = BlobStore::open(&config.evidence_dir())
+        .with_context(|| format!("opening the evidence store {}", config.evidence_dir().display()))?;
+    let downloads = DownloadTokens::new(&secret, config.download_ttl);
     Ok(AppState {
         config: Arc::new(config),
         db,
@@ -107,6 +114,8 @@ pub fn open_state(config: Config) -> anyhow::Result<AppState> {
         passwords: PasswordHasher::default(),
         login_throttle: Arc::new(LoginThrottle::default()),
         sync_lock: Arc::new(tokio::sync::Mutex::new(())),
+        evidence,
+        downloads: Arc::new(downloads),
     })
 }
 

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod evidence;
 pub mod service;
 pub mod time;
 

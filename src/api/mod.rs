@@ -3,9 +3,12 @@
 pub mod audit;
 pub mod auth;
 pub mod bundle_upload;
+pub mod evidence;
+pub mod evidence_upload;
 pub mod metrics;
 pub mod system;
 pub mod techniques;
+pub mod tests;
 pub mod users;
 
 use poem_openapi::{OpenApiService, Tags};
@@ -18,6 +21,8 @@ pub enum ApiTags {
     Auth,
     /// The ATT&CK catalogue and each technique's coverage status.
     Techniques,
+    /// Red-team tests, their validation by leads, and evidence.
+    Tests,
     /// Detection coverage overall and by tactic.
     Metrics,
     /// Accounts and roles (admin only).
@@ -31,6 +36,8 @@ pub enum ApiTags {
 pub type Apis = (
     auth::AuthApi,
     techniques::TechniquesApi,
+    tests::TestsApi,
+    evidence::EvidenceApi,
     metrics::MetricsApi,
     users::UsersApi,
     audit::AuditApi,
@@ -42,6 +49,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
         (
             auth::AuthApi,
             techniques::TechniquesApi,
+            tests::TestsApi,
+            evidence::EvidenceApi,
             metrics::MetricsApi,
             users::UsersApi,
             audit::AuditApi,

@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::ApiTags;
+use crate::api::tests::TestOut;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
 use crate::db::catalogue::TechniqueRow;
@@ -109,8 +110,8 @@ pub struct TechniqueDetailOut {
     pub deprecated: bool,
     /// How many tests record this technique.
     pub test_count: i64,
-    /// The technique's tests (filled in by the tests feature).
-    pub tests: Vec<serde_json::Value>,
+    /// The technique's tests, newest first.
+    pub tests: Vec<TestOut>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -157,7 +158,7 @@ impl From<TechniqueDetail> for TechniqueDetailOut {
             revoked: t.revoked,
             deprecated: t.deprecated,
             test_count: t.test_count,
-            tests: Vec::new(),
+            tests: detail.tests.into_iter().map(TestOut::from).collect(),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

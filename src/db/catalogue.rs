@@ -143,6 +143,16 @@ pub fn find_technique(conn: &Connection, mitre_id: &str) -> Result<Option<Techni
     Ok(Some(technique))
 }
 
+pub fn find_technique_by_id(conn: &Connection, id: &str) -> Result<Option<TechniqueRow>, AppError> {
+    let technique = conn
+        .prepare_cached(&format!("SELECT {TECHNIQUE_COLUMNS} FROM techniques t WHERE t.id = ?1"))?
+        .query_row([id], |row| technique_from_row(row, false))
+        .optional()?;
+    let Some(mut technique) = technique else { return Ok(None) };
+    technique.tactics = technique_tactics(conn, &technique.id)?;
+    Ok(Some(technique))
+}
+
 pub fn technique_tactics(conn: &Connection, technique_id: &str) -> Result<Vec<String>, AppError> {
     let mut stmt =
         conn.prepare_cached("SELECT tactic FROM technique_tactics WHERE technique_id = ?1 ORDER BY position")?;

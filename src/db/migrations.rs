@@ -8,6 +8,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
 pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/0001_init.sql")),
     (2, "catalogue", include_str!("migrations/0002_catalogue.sql")),
+    (3, "tests_evidence", include_str!("migrations/0003_tests_evidence.sql")),
 ];
 
 pub fn latest_version() -> i64 {

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod catalogue;
 pub mod migrations;
+pub mod tests;
 pub mod users;
 
 use std::path::Path;

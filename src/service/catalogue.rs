@@ -99,6 +99,8 @@ pub struct TechniqueDetail {
     pub technique: TechniqueRow,
     pub review_flags: Vec<ReviewFlagRow>,
     pub subtechniques: Vec<(String, String, CoverageStatus)>,
+    /// Newest first.
+    pub tests: Vec<crate::db::tests::TestRow>,
 }
 
 pub async fn get(db: &Db, mitre_id: &str) -> Result<TechniqueDetail, AppError> {
@@ -111,7 +113,8 @@ fn load_detail(conn: &rusqlite::Connection, mitre_id: &str) -> Result<TechniqueD
     let review_flags = sql::open_review_flags(conn, &technique.id)?;
     let subtechniques =
         if technique.is_subtechnique { Vec::new() } else { sql::subtechniques(conn, &technique.mitre_id)? };
-    Ok(TechniqueDetail { technique, review_flags, subtechniques })
+    let tests = crate::db::tests::for_technique(conn, &technique.id)?;
+    Ok(TechniqueDetail { technique, review_flags, subtechniques, tests })
 }
 
 fn not_found(mitre_id: &str) -> AppError {

@@ -4,6 +4,8 @@ pub mod audit;
 pub mod auth;
 pub mod catalogue;
 pub mod coverage;
+pub mod evidence;
 pub mod metrics;
 pub mod sync;
+pub mod tests;
 pub mod users;

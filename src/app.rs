@@ -2,7 +2,7 @@
 //! and `serve`, which the binary and the integration tests both call.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
 use poem::endpoint::make_sync;
@@ -23,9 +23,11 @@ use crate::db::Db;
 use crate::error::{ApiError, render_framework_error};
 use crate::evidence::store::BlobStore;
 use crate::evidence::token::DownloadTokens;
+use crate::scheduler::Scheduler;
 use crate::service::audit::Actor;
+use crate::service::jobs::JobLocks;
 use crate::service::sync::{self, BundleOrigin};
-use crate::service::{catalogue, users};
+use crate::service::{catalogue, intel, users};
 
 /// Request bodies other than multipart uploads are read whole, so they are capped.
 pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
@@ -38,8 +40,10 @@ pub struct AppState {
     pub tokens: Arc<TokenKeys>,
     pub passwords: PasswordHasher,
     pub login_throttle: Arc<LoginThrottle>,
-    /// Catalogue syncs run one at a time, whoever starts them.
-    pub sync_lock: Arc<tokio::sync::Mutex<()>>,
+    /// Each job runs one at a time, whoever starts it.
+    pub job_locks: JobLocks,
+    /// Set once `prepare` has started it; offline commands run without one.
+    pub scheduler: Arc<OnceLock<Scheduler>>,
     pub evidence: BlobStore,
     pub downloads: Arc<DownloadTokens>,
 }
@@ -60,6 +64,13 @@ pub async fn prepare(config: Config) -> anyhow::Result<Prepared> {
             .await
             .context("creating the first admin")?;
     seed_catalogue_if_empty(&state).await?;
+    intel::seed_feeds_once(&state.db, state.config.intel_feeds.clone()).await.context("storing the intel feeds")?;
+    let interrupted = state.db.write(|tx| crate::db::jobs::fail_interrupted(tx, &crate::time::now())).await?;
+    if interrupted > 0 {
+        tracing::warn!(runs = interrupted, "marked job runs interrupted by the last stop as failed");
+    }
+    let scheduler = Scheduler::start(state.clone()).await?;
+    let _ = state.scheduler.set(scheduler);
     Ok(Prepared { state, generated_admin_password })
 }
 
@@ -113,7 +124,8 @@ pub fn open_state(config: Config) -> anyhow::Result<AppState> {
         tokens: Arc::new(tokens),
         passwords: PasswordHasher::default(),
         login_throttle: Arc::new(LoginThrottle::default()),
-        sync_lock: Arc::new(tokio::sync::Mutex::new(())),
+        job_locks: JobLocks::default(),
+        scheduler: Arc::new(OnceLock::new()),
         evidence,
         downloads: Arc::new(downloads),
     })

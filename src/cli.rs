@@ -116,6 +116,11 @@ pub struct Settings {
     #[arg(long, env = "AEGIS_INTEL_FEEDS", default_value = crate::config::DEFAULT_INTEL_FEEDS, global = true)]
     pub intel_feeds: String,
 
+    /// Seconds a threat-intel feed may take to answer and download.
+    #[arg(long, env = "AEGIS_INTEL_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(1..=600), global = true)]
+    pub intel_timeout_seconds: u32,
+
     /// Cron (6 fields, seconds first) of the threat-intel scan job; empty disables it.
     #[arg(long, env = "AEGIS_INTEL_SCAN_CRON", default_value = "0 0 */6 * * *", global = true)]
     pub intel_scan_cron: String,

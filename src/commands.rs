@@ -27,7 +27,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let address = listener.local_addr()?;
     println!("Aegis {} listening on http://{address} (API docs at http://{address}/docs)", crate::VERSION);
     tracing::info!(%address, "serving");
+    let scheduler = prepared.state.scheduler.clone();
     app::serve(prepared.state, listener, shutdown_signal()).await?;
+    if let Some(scheduler) = scheduler.get() {
+        scheduler.shutdown().await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -67,7 +71,6 @@ pub async fn sync_mitre(config: Config, file: Option<std::path::PathBuf>) -> any
         Some(path) => BundleOrigin::File(path.to_string_lossy().into_owned()),
         None => BundleOrigin::Configured(state.config.mitre_source.clone()),
     };
-    let _one_at_a_time = state.sync_lock.lock().await;
     let report = sync::sync(&state.db, Actor::System("cli"), origin).await?;
     println!(
         "ATT&CK sync from {} ({}): {} new, {} updated, {} deprecated, {} unchanged, {} flagged for review",

@@ -36,6 +36,7 @@ pub struct Config {
     pub intel_feeds: Vec<String>,
     /// `None` when the job is disabled.
     pub intel_scan_cron: Option<String>,
+    pub intel_timeout: Duration,
 }
 
 impl Config {
@@ -57,6 +58,13 @@ impl Config {
         if let Some(password) = &settings.admin_password {
             crate::service::users::check_password(password).context("AEGIS_ADMIN_PASSWORD is not acceptable")?;
         }
+        for (setting, cron) in
+            [("AEGIS_MITRE_SYNC_CRON", &settings.mitre_sync_cron), ("AEGIS_INTEL_SCAN_CRON", &settings.intel_scan_cron)]
+        {
+            if let Some(cron) = non_empty(cron) {
+                crate::scheduler::check_cron(setting, &cron)?;
+            }
+        }
         Ok(Config {
             bind: settings.bind.clone(),
             data_dir: settings.data_dir.clone(),
@@ -76,6 +84,7 @@ impl Config {
                 .map(str::to_owned)
                 .collect(),
             intel_scan_cron: non_empty(&settings.intel_scan_cron),
+            intel_timeout: Duration::from_secs(u64::from(settings.intel_timeout_seconds)),
         })
     }
 

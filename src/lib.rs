@@ -13,6 +13,8 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod evidence;
+pub mod intel;
+pub mod scheduler;
 pub mod service;
 pub mod time;
 

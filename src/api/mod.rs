@@ -5,6 +5,7 @@ pub mod auth;
 pub mod bundle_upload;
 pub mod evidence;
 pub mod evidence_upload;
+pub mod intel;
 pub mod metrics;
 pub mod system;
 pub mod techniques;
@@ -25,6 +26,8 @@ pub enum ApiTags {
     Tests,
     /// Detection coverage overall and by tactic.
     Metrics,
+    /// Threat-intel feeds and the items that name techniques.
+    Intel,
     /// Accounts and roles (admin only).
     Users,
     /// The append-only record of every change and login (admin only).
@@ -39,6 +42,7 @@ pub type Apis = (
     tests::TestsApi,
     evidence::EvidenceApi,
     metrics::MetricsApi,
+    intel::IntelApi,
     users::UsersApi,
     audit::AuditApi,
     system::SystemApi,
@@ -52,6 +56,7 @@ pub fn service() -> OpenApiService<Apis, ()> {
             tests::TestsApi,
             evidence::EvidenceApi,
             metrics::MetricsApi,
+            intel::IntelApi,
             users::UsersApi,
             audit::AuditApi,
             system::SystemApi,

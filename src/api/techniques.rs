@@ -6,6 +6,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::ApiTags;
+use crate::api::intel::IntelItemOut;
 use crate::api::tests::TestOut;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
@@ -112,6 +113,8 @@ pub struct TechniqueDetailOut {
     pub test_count: i64,
     /// The technique's tests, newest first.
     pub tests: Vec<TestOut>,
+    /// The newest threat-intel items (up to 20) that name the technique.
+    pub intel_items: Vec<IntelItemOut>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -159,6 +162,7 @@ impl From<TechniqueDetail> for TechniqueDetailOut {
             deprecated: t.deprecated,
             test_count: t.test_count,
             tests: detail.tests.into_iter().map(TestOut::from).collect(),
+            intel_items: detail.intel_items.into_iter().map(IntelItemOut::from).collect(),
             created_at: t.created_at,
             updated_at: t.updated_at,
         }

@@ -9,6 +9,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("migrations/0001_init.sql")),
     (2, "catalogue", include_str!("migrations/0002_catalogue.sql")),
     (3, "tests_evidence", include_str!("migrations/0003_tests_evidence.sql")),
+    (4, "scheduler_intel", include_str!("migrations/0004_scheduler_intel.sql")),
 ];
 
 pub fn latest_version() -> i64 {

@@ -2,6 +2,8 @@
 
 pub mod audit;
 pub mod catalogue;
+pub mod intel;
+pub mod jobs;
 pub mod migrations;
 pub mod tests;
 pub mod users;

@@ -28,6 +28,7 @@ pub enum AuditAction {
     LoginFailed,
     SyncMitre,
     IntelScan,
+    UpdateIntelFeeds,
 }
 
 impl AuditAction {
@@ -49,6 +50,7 @@ impl AuditAction {
             AuditAction::LoginFailed => "login_failed",
             AuditAction::SyncMitre => "sync_mitre",
             AuditAction::IntelScan => "intel_scan",
+            AuditAction::UpdateIntelFeeds => "update_intel_feeds",
         }
     }
 }
@@ -60,6 +62,7 @@ pub mod entity {
     pub const TEST: &str = "test";
     pub const EVIDENCE: &str = "evidence";
     pub const SYSTEM: &str = "system";
+    pub const INTEL_FEED: &str = "intel_feed";
 }
 
 /// Who made a change.

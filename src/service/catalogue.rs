@@ -101,6 +101,8 @@ pub struct TechniqueDetail {
     pub subtechniques: Vec<(String, String, CoverageStatus)>,
     /// Newest first.
     pub tests: Vec<crate::db::tests::TestRow>,
+    /// The newest threat-intel items that name the technique.
+    pub intel_items: Vec<crate::db::intel::ItemRow>,
 }
 
 pub async fn get(db: &Db, mitre_id: &str) -> Result<TechniqueDetail, AppError> {
@@ -114,7 +116,10 @@ fn load_detail(conn: &rusqlite::Connection, mitre_id: &str) -> Result<TechniqueD
     let subtechniques =
         if technique.is_subtechnique { Vec::new() } else { sql::subtechniques(conn, &technique.mitre_id)? };
     let tests = crate::db::tests::for_technique(conn, &technique.id)?;
-    Ok(TechniqueDetail { technique, review_flags, subtechniques, tests })
+    let linked =
+        crate::db::intel::ItemFilter { technique_id: Some(technique.id.clone()), limit: 20, ..Default::default() };
+    let (intel_items, _) = crate::db::intel::items(conn, &linked)?;
+    Ok(TechniqueDetail { technique, review_flags, subtechniques, tests, intel_items })
 }
 
 fn not_found(mitre_id: &str) -> AppError {

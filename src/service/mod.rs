@@ -5,6 +5,8 @@ pub mod auth;
 pub mod catalogue;
 pub mod coverage;
 pub mod evidence;
+pub mod intel;
+pub mod jobs;
 pub mod metrics;
 pub mod sync;
 pub mod tests;

@@ -12,7 +12,7 @@ use crate::auth::{BearerAuth, Permission};
 use crate::error::{ApiError, AppError, documented::*};
 use crate::scheduler::Scheduler;
 use crate::service::intel::ScanReport;
-use crate::service::jobs::{self, JobId, JobOutput};
+use crate::service::jobs::{self, JobId};
 use crate::service::sync::{BundleOrigin, SyncReport};
 
 pub struct SystemApi;
@@ -199,10 +199,7 @@ impl SystemApi {
     ) -> Result<Json<SyncResponse>, ApiError<{ AUTHED | CONFLICT | PAYLOAD_TOO_LARGE | UPSTREAM }>> {
         auth.0.require(Permission::ManageSystem)?;
         let origin = upload.0.map(BundleOrigin::Upload);
-        match jobs::run(&state, JobId::MitreSync, (&auth.0).into(), origin).await? {
-            JobOutput::Sync(report) => Ok(Json(SyncResponse::from(report))),
-            JobOutput::Scan(_) => unreachable!("the sync job reports a sync"),
-        }
+        Ok(Json(jobs::run_sync(&state, (&auth.0).into(), origin).await?.into()))
     }
 
     /// Run the threat-intel scan
@@ -216,10 +213,7 @@ impl SystemApi {
         state: Data<&AppState>,
     ) -> Result<Json<ScanResponse>, ApiError<{ AUTHED | CONFLICT }>> {
         auth.0.require(Permission::ManageSystem)?;
-        match jobs::run(&state, JobId::IntelScan, (&auth.0).into(), None).await? {
-            JobOutput::Scan(report) => Ok(Json(ScanResponse::from(report))),
-            JobOutput::Sync(_) => unreachable!("the scan job reports a scan"),
-        }
+        Ok(Json(jobs::run_scan(&state, (&auth.0).into()).await?.into()))
     }
 
     /// Scheduler status

@@ -117,6 +117,22 @@ pub async fn run(
     output
 }
 
+/// [`run`] for the sync job, with its report.
+pub async fn run_sync(state: &AppState, actor: Actor, bundle: Option<BundleOrigin>) -> Result<SyncReport, AppError> {
+    match run(state, JobId::MitreSync, actor, bundle).await? {
+        JobOutput::Sync(report) => Ok(report),
+        JobOutput::Scan(_) => Err(AppError::Internal(anyhow::anyhow!("the sync job reported a scan"))),
+    }
+}
+
+/// [`run`] for the scan job, with its report.
+pub async fn run_scan(state: &AppState, actor: Actor) -> Result<ScanReport, AppError> {
+    match run(state, JobId::IntelScan, actor, None).await? {
+        JobOutput::Scan(report) => Ok(report),
+        JobOutput::Sync(_) => Err(AppError::Internal(anyhow::anyhow!("the scan job reported a sync"))),
+    }
+}
+
 pub async fn last_run(state: &AppState, job: JobId) -> Result<Option<JobRunRow>, AppError> {
     state.db.read(move |conn| sql::last_run(conn, job.as_str())).await
 }

@@ -1,6 +1,8 @@
 //! SQL for the append-only `audit_logs` table.
 
-use rusqlite::{Connection, Row, ToSql, params, params_from_iter};
+use rusqlite::{Connection, Row, params};
+
+use crate::db::page::{self, PageQuery};
 
 use crate::error::AppError;
 
@@ -49,37 +51,21 @@ pub struct AuditFilter {
 
 /// One page, newest first, and the number of rows matching the filter.
 pub fn list(conn: &Connection, filter: &AuditFilter) -> Result<(Vec<AuditRow>, i64), AppError> {
-    let mut clauses = Vec::new();
-    let mut values: Vec<&dyn ToSql> = Vec::new();
-    for (clause, value) in [
-        ("user_id = ?", &filter.user_id),
-        ("action = ?", &filter.action),
-        ("entity_type = ?", &filter.entity_type),
-        ("timestamp >= ?", &filter.since),
-        ("timestamp <= ?", &filter.until),
-    ] {
-        if let Some(value) = value {
-            clauses.push(clause);
-            values.push(value);
-        }
-    }
-    let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
-
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM audit_logs {where_sql}"))?
-        .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
-
-    let mut page_values = values.clone();
-    page_values.push(&filter.limit);
-    page_values.push(&filter.offset);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT id, user_id, username, action, entity_type, entity_id, timestamp, details
-         FROM audit_logs {where_sql}
-         ORDER BY timestamp DESC, seq DESC
-         LIMIT ? OFFSET ?"
-    ))?;
-    let rows = stmt.query_map(params_from_iter(page_values.iter()), from_row)?.collect::<rusqlite::Result<_>>()?;
-    Ok((rows, total))
+    let query = PageQuery {
+        count_from: "FROM audit_logs",
+        select: "SELECT id, user_id, username, action, entity_type, entity_id, timestamp, details FROM audit_logs",
+        order_by: "timestamp DESC, seq DESC",
+        conditions: vec![
+            ("user_id = ?", filter.user_id.as_ref()),
+            ("action = ?", filter.action.as_ref()),
+            ("entity_type = ?", filter.entity_type.as_ref()),
+            ("timestamp >= ?", filter.since.as_ref()),
+            ("timestamp <= ?", filter.until.as_ref()),
+        ],
+        limit: filter.limit,
+        offset: filter.offset,
+    };
+    page::fetch(conn, query, from_row)
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<AuditRow> {

@@ -1,6 +1,8 @@
 //! SQL for threat-intel feeds, items and their links to techniques, and the install's meta facts.
 
-use rusqlite::{Connection, OptionalExtension, Row, ToSql, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::db::page::{self, PageQuery};
 
 use crate::error::AppError;
 
@@ -171,33 +173,23 @@ pub struct ItemFilter {
 
 /// One page of items, newest first, and how many match.
 pub fn items(conn: &Connection, filter: &ItemFilter) -> Result<(Vec<ItemRow>, i64), AppError> {
-    let mut clauses = Vec::new();
-    let mut values: Vec<&dyn ToSql> = Vec::new();
-    if let Some(technique_id) = &filter.technique_id {
-        clauses.push("i.id IN (SELECT item_id FROM intel_item_techniques WHERE technique_id = ?)");
-        values.push(technique_id);
-    }
-    if let Some(feed_id) = &filter.feed_id {
-        clauses.push("i.feed_id = ?");
-        values.push(feed_id);
-    }
-    if let Some(since) = &filter.since {
-        clauses.push("COALESCE(i.published, i.fetched_at) >= ?");
-        values.push(since);
-    }
-    let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM intel_items i {where_sql}"))?
-        .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
-    let mut page_values = values.clone();
-    page_values.push(&filter.limit);
-    page_values.push(&filter.offset);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {ITEM_COLUMNS} FROM intel_items i JOIN intel_feeds f ON f.id = i.feed_id {where_sql}
-         ORDER BY COALESCE(i.published, i.fetched_at) DESC, i.id LIMIT ? OFFSET ?"
-    ))?;
-    let rows = stmt.query_map(params_from_iter(page_values.iter()), item_from_row)?.collect::<rusqlite::Result<_>>()?;
-    Ok((rows, total))
+    let select = format!("SELECT {ITEM_COLUMNS} FROM intel_items i JOIN intel_feeds f ON f.id = i.feed_id");
+    let query = PageQuery {
+        count_from: "FROM intel_items i",
+        select: &select,
+        order_by: "COALESCE(i.published, i.fetched_at) DESC, i.id",
+        conditions: vec![
+            (
+                "i.id IN (SELECT item_id FROM intel_item_techniques WHERE technique_id = ?)",
+                filter.technique_id.as_ref(),
+            ),
+            ("i.feed_id = ?", filter.feed_id.as_ref()),
+            ("COALESCE(i.published, i.fetched_at) >= ?", filter.since.as_ref()),
+        ],
+        limit: filter.limit,
+        offset: filter.offset,
+    };
+    page::fetch(conn, query, item_from_row)
 }
 
 pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, AppError> {

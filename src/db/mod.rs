@@ -5,6 +5,7 @@ pub mod catalogue;
 pub mod intel;
 pub mod jobs;
 pub mod migrations;
+pub mod page;
 pub mod tests;
 pub mod users;
 

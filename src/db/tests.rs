@@ -1,6 +1,8 @@
 //! SQL for red-team `tests` and their `evidence` rows.
 
-use rusqlite::{Connection, OptionalExtension, Row, ToSql, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use crate::db::page::{self, PageQuery};
 
 use crate::error::AppError;
 use crate::service::coverage::TestTally;
@@ -159,32 +161,22 @@ pub struct TestFilter {
 
 /// One page of tests, newest first, and how many match.
 pub fn list(conn: &Connection, filter: &TestFilter) -> Result<(Vec<TestRow>, i64), AppError> {
-    let mut clauses = Vec::new();
-    let mut values: Vec<&dyn ToSql> = Vec::new();
-    for (clause, value) in [
-        ("t.technique_id = ?", &filter.technique_id),
-        ("t.state = ?", &filter.state),
-        ("t.result = ?", &filter.result),
-        ("t.platform = ?", &filter.platform),
-        ("t.created_by = ?", &filter.created_by),
-    ] {
-        if let Some(value) = value {
-            clauses.push(clause);
-            values.push(value);
-        }
-    }
-    let where_sql = if clauses.is_empty() { String::new() } else { format!("WHERE {}", clauses.join(" AND ")) };
-    let total: i64 = conn
-        .prepare_cached(&format!("SELECT COUNT(*) FROM tests t {where_sql}"))?
-        .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
-    let mut page_values = values.clone();
-    page_values.push(&filter.limit);
-    page_values.push(&filter.offset);
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {TEST_COLUMNS} {TEST_FROM} {where_sql} ORDER BY t.created_at DESC, t.id LIMIT ? OFFSET ?"
-    ))?;
-    let rows = stmt.query_map(params_from_iter(page_values.iter()), test_from_row)?.collect::<rusqlite::Result<_>>()?;
-    Ok((rows, total))
+    let select = format!("SELECT {TEST_COLUMNS} {TEST_FROM}");
+    let query = PageQuery {
+        count_from: "FROM tests t",
+        select: &select,
+        order_by: "t.created_at DESC, t.id",
+        conditions: vec![
+            ("t.technique_id = ?", filter.technique_id.as_ref()),
+            ("t.state = ?", filter.state.as_ref()),
+            ("t.result = ?", filter.result.as_ref()),
+            ("t.platform = ?", filter.platform.as_ref()),
+            ("t.created_by = ?", filter.created_by.as_ref()),
+        ],
+        limit: filter.limit,
+        offset: filter.offset,
+    };
+    page::fetch(conn, query, test_from_row)
 }
 
 /// A technique's tests counted for the status roll-up (an index range, not a table scan).

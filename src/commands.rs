@@ -14,8 +14,11 @@ use crate::service::users::{self, NewUser, UserChanges};
 
 /// `aegis serve`: prepare the data dir, then serve until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let bind = config.bind.clone();
-    let prepared = app::prepare(config).await?;
+    // Bound first: a taken port fails fast, and a port 0 is known before links are handed out.
+    let listener =
+        tokio::net::TcpListener::bind(&config.bind).await.with_context(|| format!("binding {}", config.bind))?;
+    let address = listener.local_addr()?;
+    let prepared = app::prepare(config.listening_on(address)).await?;
     if let Some(password) = &prepared.generated_admin_password {
         println!(
             "Created the first user '{}' with password: {password}\n\
@@ -23,8 +26,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             users::FIRST_ADMIN_USERNAME
         );
     }
-    let listener = tokio::net::TcpListener::bind(&bind).await.with_context(|| format!("binding {bind}"))?;
-    let address = listener.local_addr()?;
     println!("Aegis {} listening on http://{address} (API docs at http://{address}/docs)", crate::VERSION);
     tracing::info!(%address, "serving");
     let scheduler = prepared.state.scheduler.clone();

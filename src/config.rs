@@ -25,6 +25,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Without a trailing slash.
     pub public_url: String,
+    /// Whether `public_url` came from `AEGIS_PUBLIC_URL` (else it follows the listening address).
+    pub public_url_configured: bool,
     pub admin_password: Option<String>,
     pub jwt_secret: Option<Vec<u8>>,
     pub token_ttl: Duration,
@@ -69,6 +71,7 @@ impl Config {
             bind: settings.bind.clone(),
             data_dir: settings.data_dir.clone(),
             public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url_configured: settings.public_url.is_some(),
             admin_password: settings.admin_password.clone(),
             jwt_secret,
             token_ttl: Duration::from_secs(u64::from(settings.token_ttl_minutes) * 60),
@@ -86,6 +89,23 @@ impl Config {
             intel_scan_cron: non_empty(&settings.intel_scan_cron),
             intel_timeout: Duration::from_secs(u64::from(settings.intel_timeout_seconds)),
         })
+    }
+
+    /// Points links at the address actually listened on (port 0 picks one) unless
+    /// `AEGIS_PUBLIC_URL` names the public address.
+    pub fn listening_on(mut self, address: std::net::SocketAddr) -> Config {
+        if !self.public_url_configured {
+            let mut address = address;
+            if address.ip().is_unspecified() {
+                tracing::warn!(
+                    %address,
+                    "listening on all interfaces: download links point at localhost; set AEGIS_PUBLIC_URL for other machines"
+                );
+                address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            self.public_url = format!("http://{address}");
+        }
+        self
     }
 
     pub fn database_path(&self) -> PathBuf {

@@ -1,7 +1,6 @@
 //! The optional multipart `file` of `POST /system/sync-mitre`: read while counting bytes, so an
 //! oversized upload is refused as it arrives rather than spooled to disk first.
 
-use poem::http::StatusCode;
 use poem::web::Multipart;
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::payload::Payload;
@@ -10,8 +9,9 @@ use poem_openapi::types::multipart::Upload;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 use tokio::io::AsyncReadExt;
 
+use crate::api::multipart;
 use crate::attack::source::MAX_SOURCE_BYTES;
-use crate::error::ApiError;
+use crate::error::{ApiError, AppError};
 
 /// Documents the form; the extractor below does the reading.
 #[derive(poem_openapi::Multipart)]
@@ -51,36 +51,25 @@ impl<'a> ApiExtractor<'a> for OptionalBundleUpload {
         body: &mut RequestBody,
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let is_multipart = request
-            .content_type()
-            .is_some_and(|content_type| content_type.to_ascii_lowercase().starts_with("multipart/form-data"));
-        if !is_multipart {
+        if !multipart::is_multipart_form(request) {
             return Ok(OptionalBundleUpload(None));
         }
-        let mut multipart = <Multipart as FromRequest>::from_request(request, body).await?;
-        while let Some(field) = multipart.next_field().await? {
-            if field.name() != Some("file") {
-                continue;
-            }
-            let mut bytes = Vec::new();
-            field.into_async_read().take(MAX_SOURCE_BYTES + 1).read_to_end(&mut bytes).await.map_err(|err| {
-                poem::Error::from(ApiError::<0>::new(
-                    StatusCode::BAD_REQUEST,
-                    "VALIDATION_ERROR",
-                    format!("reading the upload: {err}"),
-                ))
-            })?;
-            if bytes.len() as u64 > MAX_SOURCE_BYTES {
-                return Err(ApiError::<0>::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "PAYLOAD_TOO_LARGE",
-                    format!("the bundle is larger than {} MiB", MAX_SOURCE_BYTES / 1024 / 1024),
-                )
-                .into());
-            }
-            return Ok(OptionalBundleUpload(Some(bytes)));
+        let mut form = <Multipart as FromRequest>::from_request(request, body).await?;
+        let field = multipart::find_field(&mut form, "file")
+            .await
+            .map_err(ApiError::<0>::from)?
+            .ok_or_else(|| ApiError::<0>::from(AppError::validation("the multipart body has no 'file' field")))?;
+        let mut bytes = Vec::new();
+        field
+            .into_async_read()
+            .take(MAX_SOURCE_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|err| ApiError::<0>::from(AppError::validation(format!("reading the upload: {err}"))))?;
+        if bytes.len() as u64 > MAX_SOURCE_BYTES {
+            let detail = format!("the bundle is larger than {} MiB", MAX_SOURCE_BYTES / 1024 / 1024);
+            return Err(ApiError::<0>::from(AppError::PayloadTooLarge(detail)).into());
         }
-        Err(ApiError::<0>::new(StatusCode::BAD_REQUEST, "VALIDATION_ERROR", "the multipart body has no 'file' field")
-            .into())
+        Ok(OptionalBundleUpload(Some(bytes)))
     }
 }

@@ -10,11 +10,9 @@ use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
 use poem_openapi::types::multipart::Upload;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
 
+use crate::api::multipart;
 use crate::app::AppState;
 use crate::error::{ApiError, AppError};
-
-/// Multipart framing allowed on top of the file itself.
-const MULTIPART_OVERHEAD_BYTES: u64 = 64 * 1024;
 
 /// Documents the form; the extractor below does the reading.
 #[derive(poem_openapi::Multipart)]
@@ -27,16 +25,11 @@ struct EvidenceForm {
 pub struct EvidenceUpload(Multipart);
 
 impl EvidenceUpload {
-    /// The `file` field, other fields skipped.
+    /// The `file` field; the fields before it are held to a small size.
     pub async fn file_field(mut self) -> Result<Field, AppError> {
-        let malformed =
-            |err: poem::error::ParseMultipartError| AppError::validation(format!("malformed multipart body: {err}"));
-        while let Some(field) = self.0.next_field().await.map_err(malformed)? {
-            if field.name() == Some("file") {
-                return Ok(field);
-            }
-        }
-        Err(AppError::validation("the multipart body has no 'file' field"))
+        multipart::find_field(&mut self.0, "file")
+            .await?
+            .ok_or_else(|| AppError::validation("the multipart body has no 'file' field"))
     }
 }
 
@@ -62,10 +55,7 @@ impl<'a> ApiExtractor<'a> for EvidenceUpload {
         body: &mut RequestBody,
         _options: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let is_multipart = request
-            .content_type()
-            .is_some_and(|content_type| content_type.to_ascii_lowercase().starts_with("multipart/form-data"));
-        if !is_multipart {
+        if !multipart::is_multipart_form(request) {
             return Err(ApiError::<0>::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "UNSUPPORTED_MEDIA_TYPE",
@@ -77,7 +67,7 @@ impl<'a> ApiExtractor<'a> for EvidenceUpload {
         // (chunked) one is counted while the file streams.
         let max = request.data::<AppState>().map_or(u64::MAX, |state| state.config.max_upload_bytes);
         let declared = request.header("content-length").and_then(|length| length.trim().parse::<u64>().ok());
-        if declared.is_some_and(|length| length > max.saturating_add(MULTIPART_OVERHEAD_BYTES)) {
+        if declared.is_some_and(|length| length > max.saturating_add(multipart::OTHER_FIELDS_LIMIT)) {
             return Err(ApiError::<0>::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",

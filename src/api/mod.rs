@@ -7,6 +7,7 @@ pub mod evidence;
 pub mod evidence_upload;
 pub mod intel;
 pub mod metrics;
+pub mod multipart;
 pub mod system;
 pub mod techniques;
 pub mod tests;

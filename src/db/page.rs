@@ -37,10 +37,8 @@ pub fn fetch<T>(
         .query_row(params_from_iter(values.iter()), |row| row.get(0))?;
     values.push(&query.limit);
     values.push(&query.offset);
-    let mut stmt = conn.prepare_cached(&format!(
-        "{} {where_sql} ORDER BY {} LIMIT ? OFFSET ?",
-        query.select, query.order_by
-    ))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("{} {where_sql} ORDER BY {} LIMIT ? OFFSET ?", query.select, query.order_by))?;
     let rows = stmt.query_map(params_from_iter(values.iter()), map)?.collect::<rusqlite::Result<_>>()?;
     Ok((rows, total))
 }

@@ -22,10 +22,15 @@ pub const MAX_FILE_NAME_CHARS: usize = 200;
 pub fn clean_file_name(raw: Option<&str>) -> String {
     let raw = raw.unwrap_or_default();
     let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = last.chars().filter(|c| !c.is_control() && !is_invisible_format(*c)).collect();
     let trimmed: String = cleaned.trim().chars().take(MAX_FILE_NAME_CHARS).collect();
     let trimmed = trimmed.trim();
     if trimmed.is_empty() || trimmed == "." || trimmed == ".." { "evidence".to_owned() } else { trimmed.to_owned() }
+}
+
+/// Bidirectional overrides and zero-width characters, which make `invoice\u{202E}gpj.exe` look like a `.jpg`.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 fn may_upload(user: &CurrentUser, test: &TestRow) -> Result<(), AppError> {
@@ -142,8 +147,8 @@ pub async fn authorize_download(
 }
 
 pub async fn delete(db: &Db, store: &BlobStore, user: &CurrentUser, id: &str) -> Result<(), AppError> {
-    let (user, store, id, actor) = (user.clone(), store.clone(), id.to_owned(), Actor::from(user));
-    db.write(move |tx| {
+    let (user, id, actor) = (user.clone(), id.to_owned(), Actor::from(user));
+    let blob = db.write(move |tx| {
         let evidence = sql::find_evidence(tx, &id)?.ok_or_else(|| AppError::not_found(format!("no evidence {id}")))?;
         if !(user.role == crate::auth::Role::Admin || evidence.uploaded_by == user.id) {
             return Err(AppError::Forbidden("only the uploader or an admin may delete evidence".into()));
@@ -163,11 +168,29 @@ pub async fn delete(db: &Db, store: &BlobStore, user: &CurrentUser, id: &str) ->
                 details: json!({ "test_id": evidence.test_id, "file_name": evidence.file_name, "sha256": evidence.sha256 }),
             },
         )?;
-        // Under the write lock, so no upload of the same content can be recording it meanwhile.
-        if !sql::blob_is_referenced(tx, &evidence.sha256)? {
-            store
-                .remove(&evidence.sha256)
-                .map_err(|err| AppError::Internal(anyhow::Error::new(err).context("removing a blob")))?;
+        Ok(evidence.sha256)
+    })
+    .await
+    .map(|blob| vec![blob])?;
+    remove_unreferenced_blobs(db, store, blob).await
+}
+
+/// After the rows that referenced them are gone (committed), removes the blobs nothing refers to
+/// any more. Done in a write transaction, so an upload of the same content, which moves its blob
+/// into place inside its own write transaction, is either already counted or comes after. A crash
+/// between the two leaves an orphan blob, never a row without its file.
+pub async fn remove_unreferenced_blobs(db: &Db, store: &BlobStore, blobs: Vec<String>) -> Result<(), AppError> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    let store = store.clone();
+    db.write(move |tx| {
+        for blob in blobs {
+            if !sql::blob_is_referenced(tx, &blob)? {
+                store
+                    .remove(&blob)
+                    .map_err(|err| AppError::Internal(anyhow::Error::new(err).context("removing a blob")))?;
+            }
         }
         Ok(())
     })
@@ -189,6 +212,8 @@ mod tests {
             (Some("CON"), "CON"),
             (Some("отчёт 📸.png"), "отчёт 📸.png"),
             (Some(".."), "evidence"),
+            (Some("invoice\u{202E}gpj.exe"), "invoicegpj.exe"),
+            (Some("a\u{200B}b\u{FEFF}.txt"), "ab.txt"),
             (Some("dir/"), "evidence"),
             (Some(""), "evidence"),
             (None, "evidence"),

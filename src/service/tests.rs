@@ -336,24 +336,18 @@ pub async fn delete(db: &Db, store: &BlobStore, user: &CurrentUser, id: &str) ->
     if !may_any && !may_own {
         return Err(AppError::Forbidden(format!("the {} role may not delete tests", user.role)));
     }
-    let (actor, user_id, id, store) = (Actor::from(user), user.id.clone(), id.to_owned(), store.clone());
-    db.write(move |tx| {
-        let test = load_for_change(tx, &user_id, may_any, may_own, &id)?;
-        let evidence = sql::evidence_of_test(tx, &id)?;
-        sql::delete(tx, &id)?;
-        recompute_status(tx, &test.technique_id)?;
-        record(tx, &actor, AuditAction::DeleteTest, &test, json!({ "evidence_removed": evidence.len() }))?;
-        // Under the write lock, so no upload of the same content can be recording it meanwhile.
-        for blob in evidence.iter().map(|e| &e.sha256) {
-            if !sql::blob_is_referenced(tx, blob)? {
-                store
-                    .remove(blob)
-                    .map_err(|err| AppError::Internal(anyhow::Error::new(err).context("removing a blob")))?;
-            }
-        }
-        Ok(())
-    })
-    .await
+    let (actor, user_id, id) = (Actor::from(user), user.id.clone(), id.to_owned());
+    let blobs = db
+        .write(move |tx| {
+            let test = load_for_change(tx, &user_id, may_any, may_own, &id)?;
+            let evidence = sql::evidence_of_test(tx, &id)?;
+            sql::delete(tx, &id)?;
+            recompute_status(tx, &test.technique_id)?;
+            record(tx, &actor, AuditAction::DeleteTest, &test, json!({ "evidence_removed": evidence.len() }))?;
+            Ok(evidence.into_iter().map(|e| e.sha256).collect())
+        })
+        .await?;
+    crate::service::evidence::remove_unreferenced_blobs(db, store, blobs).await
 }
 
 /// A lead's verdict on a draft.

@@ -78,10 +78,11 @@ impl TestApp {
     }
 
     async fn start_in(dir: tempfile::TempDir, settings: Settings) -> TestApp {
-        let config = Config::from_settings(&settings).expect("valid settings");
-        let prepared = app::prepare(config).await.expect("prepare");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let address = listener.local_addr().unwrap();
+        let base = format!("http://{address}");
+        let config = Config::from_settings(&settings).expect("valid settings").listening_on(address);
+        let prepared = app::prepare(config).await.expect("prepare");
         let (shutdown, signal) = oneshot::channel::<()>();
         let state = prepared.state.clone();
         let server = tokio::spawn(app::serve(prepared.state, listener, async {

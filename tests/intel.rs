@@ -376,6 +376,43 @@ async fn the_scheduler_runs_jobs_on_their_schedules() {
 }
 
 #[tokio::test]
+async fn the_status_shows_both_jobs_with_their_next_and_last_runs() {
+    let base = feed_server().await;
+    let app = TestApp::start_with(|settings| {
+        settings.intel_feeds = format!("{base}/feeds/rss");
+        settings.mitre_sync_cron = "0 0 3 * * *".into();
+        settings.intel_scan_cron = "0 0 */6 * * *".into();
+    })
+    .await;
+    let admin = app.admin_token().await;
+    for job in ["mitre_sync", "intel_scan"] {
+        let run = json_of(
+            app.request(Method::POST, &format!("/api/v1/system/jobs/{job}/run"), Some(&admin)).send().await.unwrap(),
+        )
+        .await;
+        assert_eq!(run["status"], "ok", "{run}");
+    }
+    let status = json_of(app.get("/api/v1/system/scheduler-status", Some(&admin)).await).await;
+    assert_eq!(status["running"], true);
+    for (job, schedule) in status["jobs"].as_array().unwrap().iter().zip(["0 0 3 * * *", "0 0 */6 * * *"]) {
+        assert_eq!(job["schedule"], schedule);
+        assert_eq!(job["enabled"], true);
+        let next = chrono::DateTime::parse_from_rfc3339(job["next_run_time"].as_str().unwrap()).unwrap();
+        assert!(next > chrono::Utc::now(), "{job}");
+        assert_eq!(job["last_status"], "ok");
+        assert!(job["last_triggered_by"].as_str().unwrap() == "admin");
+    }
+    // Bad schedules stop the start with a clear message.
+    for cron in ["0 3 * * *", "not a cron", "99 * * * * *"] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = common::default_settings(dir.path().join("data"));
+        settings.intel_scan_cron = cron.into();
+        let err = aegis::config::Config::from_settings(&settings).unwrap_err().to_string();
+        assert!(err.contains("AEGIS_INTEL_SCAN_CRON"), "{cron}: {err}");
+    }
+}
+
+#[tokio::test]
 async fn manual_runs_of_one_job_never_overlap() {
     let silent = silent_server().await;
     let app = TestApp::start_with(|settings| {

@@ -50,17 +50,38 @@ impl From<FeedRow> for FeedOut {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CreateFeedRequest {
     pub name: String,
+    /// An http(s) URL or a file path.
     pub url: String,
+    /// `true` when left out.
     pub enabled: Option<bool>,
 }
 
+impl poem_openapi::types::Example for CreateFeedRequest {
+    fn example() -> Self {
+        CreateFeedRequest {
+            name: "The DFIR Report".into(),
+            url: "https://thedfirreport.com/feed/".into(),
+            enabled: Some(true),
+        }
+    }
+}
+
+/// Fields left out stay as they are.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UpdateFeedRequest {
     pub name: Option<String>,
     pub url: Option<String>,
     pub enabled: Option<bool>,
+}
+
+impl poem_openapi::types::Example for UpdateFeedRequest {
+    fn example() -> Self {
+        UpdateFeedRequest { name: None, url: None, enabled: Some(false) }
+    }
 }
 
 #[derive(Debug, Object)]

@@ -126,12 +126,25 @@ impl poem_openapi::types::Example for CreateTestRequest {
 
 /// Fields left out stay as they are. Patching a rejected test makes it a draft again.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UpdateTestRequest {
     pub name: Option<String>,
     pub description: Option<String>,
     pub platform: Option<String>,
     pub procedure_text: Option<String>,
     pub tool_used: Option<String>,
+}
+
+impl poem_openapi::types::Example for UpdateTestRequest {
+    fn example() -> Self {
+        UpdateTestRequest {
+            name: None,
+            description: None,
+            platform: None,
+            procedure_text: Some("1. Run the encoded command\n2. Check Sysmon event 1".into()),
+            tool_used: None,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -148,8 +161,15 @@ impl poem_openapi::types::Example for ValidateRequest {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RejectRequest {
     pub comments: Option<String>,
+}
+
+impl poem_openapi::types::Example for RejectRequest {
+    fn example() -> Self {
+        RejectRequest { comments: Some("No evidence of execution attached; add the EDR timeline.".into()) }
+    }
 }
 
 #[derive(Debug, Object)]

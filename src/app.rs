@@ -10,7 +10,7 @@ use poem::http::StatusCode;
 use poem::listener::TcpAcceptor;
 use poem::middleware::{CatchPanic, SetHeader};
 use poem::web::Redirect;
-use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Request, Response, Route, Server};
+use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route, Server};
 
 use crate::api;
 use crate::attack::source;
@@ -23,14 +23,12 @@ use crate::db::Db;
 use crate::error::{ApiError, render_framework_error};
 use crate::evidence::store::BlobStore;
 use crate::evidence::token::DownloadTokens;
+use crate::middleware;
 use crate::scheduler::Scheduler;
 use crate::service::audit::Actor;
 use crate::service::jobs::JobLocks;
 use crate::service::sync::{self, BundleOrigin};
 use crate::service::{catalogue, intel, users};
-
-/// Request bodies other than multipart uploads are read whole, so they are capped.
-pub const MAX_JSON_BODY_BYTES: usize = 1024 * 1024;
 
 /// Everything a request may need, cheap to clone.
 #[derive(Clone)]
@@ -150,6 +148,7 @@ fn create_data_dir(config: &Config) -> anyhow::Result<()> {
 /// the spec at `/openapi.json`.
 pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
     let api = api::service();
+    let spec_json = api.spec();
     let spec = api.spec_endpoint();
     let swagger = api.swagger_ui();
     let redoc = api.redoc();
@@ -159,9 +158,10 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .nest("/docs", swagger)
         .nest("/redoc", redoc)
         .nest_no_strip("/api/v1", api)
-        .around(limit_body)
+        .around(middleware::limit_body)
         .data(state)
         .catch_all_error(render_framework_error)
+        .with(middleware::AllowHeader::new(&spec_json))
         .with(CatchPanic::new().with_handler(|_| {
             ApiError::<0>::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal server error")
                 .into_response()
@@ -173,33 +173,6 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
                 .overriding("X-Frame-Options", "DENY"),
         )
         .map_to_response()
-}
-
-/// Caps non-multipart bodies at [`MAX_JSON_BODY_BYTES`] while they stream, so a chunked body
-/// without `Content-Length` is held to the same limit. Multipart uploads carry their own limits.
-async fn limit_body<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
-    let is_multipart = req
-        .content_type()
-        .is_some_and(|content_type| content_type.trim_start().to_ascii_lowercase().starts_with("multipart/"));
-    if !is_multipart {
-        let too_large = || {
-            poem::Error::from(ApiError::<0>::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                format!("request body is over {MAX_JSON_BODY_BYTES} bytes"),
-            ))
-        };
-        let declared = req.header("content-length").and_then(|length| length.trim().parse::<u64>().ok());
-        if declared.is_some_and(|length| length > MAX_JSON_BODY_BYTES as u64) {
-            return Err(too_large());
-        }
-        let body = req.take_body().into_bytes_limit(MAX_JSON_BODY_BYTES).await.map_err(|err| match err {
-            poem::error::ReadBodyError::PayloadTooLarge => too_large(),
-            other => poem::Error::from(other),
-        })?;
-        req.set_body(body);
-    }
-    next.call(req).await.map(IntoResponse::into_response)
 }
 
 /// Serves until `shutdown` resolves, then lets in-flight requests finish.

@@ -96,11 +96,14 @@ pub mod documented {
     pub const PAYLOAD_TOO_LARGE: u16 = 1 << 5;
     pub const RATE_LIMITED: u16 = 1 << 6;
     pub const UPSTREAM: u16 = 1 << 7;
+    pub const UNSUPPORTED_MEDIA_TYPE: u16 = 1 << 8;
     /// What every endpoint behind a security scheme can answer: bad input, no or bad token, a role that may not.
     pub const AUTHED: u16 = BAD_REQUEST | UNAUTHORIZED | FORBIDDEN;
+    /// What an endpoint that takes a body adds: the wrong media type, a body over the limit.
+    pub const BODY: u16 = UNSUPPORTED_MEDIA_TYPE | PAYLOAD_TOO_LARGE;
 }
 
-const DOCUMENTED_STATUSES: [(u16, u16, &str); 8] = [
+const DOCUMENTED_STATUSES: [(u16, u16, &str); 9] = [
     (documented::BAD_REQUEST, 400, "Invalid input (`VALIDATION_ERROR`, `INVALID_BUNDLE`)"),
     (documented::UNAUTHORIZED, 401, "Missing, invalid or expired token; inactive user (`UNAUTHORIZED`)"),
     (documented::FORBIDDEN, 403, "The user's role may not do this (`FORBIDDEN`)"),
@@ -108,6 +111,11 @@ const DOCUMENTED_STATUSES: [(u16, u16, &str); 8] = [
     (documented::CONFLICT, 409, "Conflicts with the current state (`CONFLICT`, `INVALID_STATE`)"),
     (documented::PAYLOAD_TOO_LARGE, 413, "Body over the size limit (`PAYLOAD_TOO_LARGE`)"),
     (documented::RATE_LIMITED, 429, "Too many attempts; see `Retry-After` (`RATE_LIMITED`)"),
+    (
+        documented::UNSUPPORTED_MEDIA_TYPE,
+        415,
+        "The body is not of the documented media type (`UNSUPPORTED_MEDIA_TYPE`)",
+    ),
     (documented::UPSTREAM, 502, "An upstream source could not be reached (`UPSTREAM_UNAVAILABLE`)"),
 ];
 

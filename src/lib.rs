@@ -14,6 +14,7 @@ pub mod db;
 pub mod error;
 pub mod evidence;
 pub mod intel;
+pub mod middleware;
 pub mod scheduler;
 pub mod service;
 pub mod time;

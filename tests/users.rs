@@ -121,6 +121,8 @@ async fn invalid_input_is_refused_and_changes_nothing() {
         with("username", json!("")),
         with("username", json!("has space")),
         with("username", json!(["array"])),
+        with("username", json!(42)),
+        with("password", json!(12345678)),
         json!({"username": "valid", "role": "viewer"}),
         json!([]),
     ];

@@ -27,10 +27,12 @@ fn default_limit() -> u64 {
 pub struct AuditLogOut {
     pub id: String,
     /// `null` for Aegis itself (first start, CLI, scheduler) or a login under an unknown name.
+    #[oai(nullable)]
     pub user_id: Option<String>,
     pub username: String,
     pub action: String,
     pub entity_type: String,
+    #[oai(nullable)]
     pub entity_id: Option<String>,
     /// RFC 3339, UTC.
     pub timestamp: String,

@@ -22,8 +22,10 @@ pub struct LoginForm {
     #[oai(write_only)]
     pub password: String,
     /// `password` when sent; Swagger UI always sends it.
+    #[oai(nullable)]
     pub grant_type: Option<String>,
     /// Ignored: roles decide access.
+    #[oai(nullable)]
     pub scope: Option<String>,
 }
 
@@ -56,7 +58,7 @@ impl AuthApi {
         state: Data<&AppState>,
         req: &Request,
         form: Form<LoginForm>,
-    ) -> Result<Json<TokenResponse>, ApiError<{ BAD_REQUEST | UNAUTHORIZED | RATE_LIMITED }>> {
+    ) -> Result<Json<TokenResponse>, ApiError<{ BAD_REQUEST | UNAUTHORIZED | RATE_LIMITED | BODY }>> {
         if form.grant_type.as_deref().is_some_and(|grant| grant != "password") {
             return Err(AppError::validation("grant_type must be 'password'").into());
         }

@@ -26,6 +26,7 @@ pub struct EvidenceOut {
     pub sha256_hash: String,
     pub size_bytes: i64,
     /// As the uploader declared it; downloads are always `application/octet-stream`.
+    #[oai(nullable)]
     pub content_type: Option<String>,
     pub uploaded_by: String,
     pub uploaded_by_username: String,

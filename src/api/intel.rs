@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::api::ApiTags;
 use crate::api::tests::Deleted;
+use crate::api::text::Text;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
 use crate::db::intel::{FeedRow, ItemFilter, ItemRow};
@@ -27,9 +28,12 @@ pub struct FeedOut {
     pub enabled: bool,
     pub created_at: String,
     pub updated_at: String,
+    #[oai(nullable)]
     pub last_fetched_at: Option<String>,
     /// `ok` or `error` after the last scan.
+    #[oai(nullable)]
     pub last_status: Option<String>,
+    #[oai(nullable)]
     pub last_error: Option<String>,
 }
 
@@ -52,10 +56,11 @@ impl From<FeedRow> for FeedOut {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct CreateFeedRequest {
-    pub name: String,
+    pub name: Text,
     /// An http(s) URL or a file path.
-    pub url: String,
+    pub url: Text,
     /// `true` when left out.
+    #[oai(nullable)]
     pub enabled: Option<bool>,
 }
 
@@ -73,8 +78,11 @@ impl poem_openapi::types::Example for CreateFeedRequest {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct UpdateFeedRequest {
-    pub name: Option<String>,
-    pub url: Option<String>,
+    #[oai(nullable)]
+    pub name: Option<Text>,
+    #[oai(nullable)]
+    pub url: Option<Text>,
+    #[oai(nullable)]
     pub enabled: Option<bool>,
 }
 
@@ -90,7 +98,9 @@ pub struct IntelItemOut {
     pub feed_id: String,
     pub feed_name: String,
     pub title: String,
+    #[oai(nullable)]
     pub link: Option<String>,
+    #[oai(nullable)]
     pub published: Option<String>,
     /// Plain text, at most 2,000 characters.
     pub summary: String,
@@ -194,7 +204,7 @@ impl IntelApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<CreateFeedRequest>,
-    ) -> Result<CreatedFeed, ApiError<{ AUTHED | CONFLICT }>> {
+    ) -> Result<CreatedFeed, ApiError<{ AUTHED | CONFLICT | BODY }>> {
         auth.0.require(Permission::ManageSystem)?;
         let feed =
             intel::create_feed(&state.db, (&auth.0).into(), &body.0.name, &body.0.url, body.0.enabled.unwrap_or(true))
@@ -210,9 +220,13 @@ impl IntelApi {
         state: Data<&AppState>,
         id: Path<Uuid>,
         body: Json<UpdateFeedRequest>,
-    ) -> Result<Json<FeedOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<Json<FeedOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | BODY }>> {
         auth.0.require(Permission::ManageSystem)?;
-        let changes = FeedChanges { name: body.0.name, url: body.0.url, enabled: body.0.enabled };
+        let changes = FeedChanges {
+            name: body.0.name.map(Text::into_inner),
+            url: body.0.url.map(Text::into_inner),
+            enabled: body.0.enabled,
+        };
         Ok(Json(intel::update_feed(&state.db, (&auth.0).into(), &id.0.to_string(), changes).await?.into()))
     }
 

@@ -11,6 +11,7 @@ pub mod multipart;
 pub mod system;
 pub mod techniques;
 pub mod tests;
+pub mod text;
 pub mod users;
 
 use poem_openapi::{OpenApiService, Tags};

@@ -45,6 +45,7 @@ pub struct SyncResponse {
     /// Changed techniques flagged for review because they have tests.
     pub flagged_for_review: u64,
     /// The ATT&CK release the bundle names, when it names one.
+    #[oai(nullable)]
     pub attack_version: Option<String>,
     /// Where the bundle came from: a URL, a path, `upload` or `embedded:…`.
     pub source: String,
@@ -88,6 +89,7 @@ pub struct FeedScanResult {
     /// `ok` or `error`.
     pub status: String,
     pub new_items: u64,
+    #[oai(nullable)]
     pub error: Option<String>,
 }
 
@@ -144,16 +146,23 @@ pub struct JobStatus {
     pub id: JobId,
     pub name: String,
     /// `null` when the job is disabled.
+    #[oai(nullable)]
     pub next_run_time: Option<String>,
     /// The cron expression (6 fields, seconds first); `null` when disabled.
+    #[oai(nullable)]
     pub schedule: Option<String>,
     pub enabled: bool,
+    #[oai(nullable)]
     pub last_run_at: Option<String>,
+    #[oai(nullable)]
     pub last_finished_at: Option<String>,
     /// `running`, `ok` or `failed`.
+    #[oai(nullable)]
     pub last_status: Option<String>,
+    #[oai(nullable)]
     pub last_message: Option<String>,
     /// A username, or `scheduler`.
+    #[oai(nullable)]
     pub last_triggered_by: Option<String>,
 }
 
@@ -170,6 +179,7 @@ pub struct JobRunResponse {
     pub status: String,
     pub message: String,
     pub started_at: String,
+    #[oai(nullable)]
     pub finished_at: Option<String>,
 }
 

@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use crate::api::ApiTags;
 use crate::api::intel::IntelItemOut;
 use crate::api::tests::TestOut;
+use crate::api::text::{Text, strings};
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
 use crate::db::catalogue::TechniqueRow;
@@ -25,6 +26,7 @@ pub struct TechniqueSummary {
     pub mitre_id: String,
     pub name: String,
     /// The first of `tactics` (matrix order).
+    #[oai(nullable)]
     pub tactic: Option<String>,
     /// Every tactic (kill-chain phase) the technique serves, in matrix order.
     pub tactics: Vec<String>,
@@ -32,6 +34,7 @@ pub struct TechniqueSummary {
     pub platforms: Vec<String>,
     pub status_global: CoverageStatus,
     pub is_subtechnique: bool,
+    #[oai(nullable)]
     pub parent_mitre_id: Option<String>,
     pub review_required: bool,
     pub revoked: bool,
@@ -64,6 +67,7 @@ pub struct ReviewReason {
     pub source: String,
     pub reason: String,
     /// What the flag points at, e.g. an intel item id.
+    #[oai(nullable)]
     pub reference: Option<String>,
     pub flagged_at: String,
 }
@@ -73,8 +77,11 @@ pub struct ReviewInfo {
     pub required: bool,
     /// The open reasons, oldest first.
     pub reasons: Vec<ReviewReason>,
+    #[oai(nullable)]
     pub last_reviewed_by: Option<String>,
+    #[oai(nullable)]
     pub last_reviewed_by_id: Option<String>,
+    #[oai(nullable)]
     pub last_reviewed_at: Option<String>,
 }
 
@@ -93,6 +100,7 @@ pub struct TechniqueDetailOut {
     pub name: String,
     /// ATT&CK's description (Markdown with citations).
     pub description: String,
+    #[oai(nullable)]
     pub tactic: Option<String>,
     pub tactics: Vec<String>,
     pub platforms: Vec<String>,
@@ -100,12 +108,16 @@ pub struct TechniqueDetailOut {
     pub review_required: bool,
     pub review: ReviewInfo,
     pub is_subtechnique: bool,
+    #[oai(nullable)]
     pub parent_mitre_id: Option<String>,
     pub subtechniques: Vec<SubtechniqueSummary>,
     /// The technique's page on attack.mitre.org.
+    #[oai(nullable)]
     pub url: Option<String>,
     /// ATT&CK's `x_mitre_version` of this technique.
+    #[oai(nullable)]
     pub attack_object_version: Option<String>,
+    #[oai(nullable)]
     pub attack_modified: Option<String>,
     pub revoked: bool,
     pub deprecated: bool,
@@ -173,14 +185,18 @@ impl From<TechniqueDetail> for TechniqueDetailOut {
 #[oai(example)]
 pub struct CreateTechniqueRequest {
     /// `T1234` or `T1234.001` (a sub-technique's parent must exist).
-    pub mitre_id: String,
-    pub name: String,
-    pub description: Option<String>,
+    pub mitre_id: Text,
+    pub name: Text,
+    #[oai(nullable)]
+    pub description: Option<Text>,
     /// One tactic (shortname such as `execution`, id such as `TA0002`, or name).
-    pub tactic: Option<String>,
+    #[oai(nullable)]
+    pub tactic: Option<Text>,
     /// Several tactics; used instead of `tactic` when given.
-    pub tactics: Option<Vec<String>>,
-    pub platforms: Option<Vec<String>>,
+    #[oai(nullable)]
+    pub tactics: Option<Vec<Text>>,
+    #[oai(nullable)]
+    pub platforms: Option<Vec<Text>>,
 }
 
 impl poem_openapi::types::Example for CreateTechniqueRequest {
@@ -200,12 +216,18 @@ impl poem_openapi::types::Example for CreateTechniqueRequest {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct UpdateTechniqueRequest {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub tactic: Option<String>,
-    pub tactics: Option<Vec<String>>,
-    pub platforms: Option<Vec<String>>,
+    #[oai(nullable)]
+    pub name: Option<Text>,
+    #[oai(nullable)]
+    pub description: Option<Text>,
+    #[oai(nullable)]
+    pub tactic: Option<Text>,
+    #[oai(nullable)]
+    pub tactics: Option<Vec<Text>>,
+    #[oai(nullable)]
+    pub platforms: Option<Vec<Text>>,
     /// An explicit status; it stands until the technique's tests next change.
+    #[oai(nullable)]
     pub status_global: Option<CoverageStatus>,
 }
 
@@ -222,8 +244,8 @@ impl poem_openapi::types::Example for UpdateTechniqueRequest {
     }
 }
 
-fn tactics_of(tactic: Option<String>, tactics: Option<Vec<String>>) -> Option<Vec<String>> {
-    tactics.or_else(|| tactic.map(|tactic| vec![tactic]))
+fn tactics_of(tactic: Option<Text>, tactics: Option<Vec<Text>>) -> Option<Vec<String>> {
+    tactics.map(strings).or_else(|| tactic.map(|tactic| vec![tactic.into_inner()]))
 }
 
 #[derive(ApiResponse)]
@@ -289,15 +311,15 @@ impl TechniquesApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<CreateTechniqueRequest>,
-    ) -> Result<CreatedTechnique, ApiError<{ AUTHED | CONFLICT }>> {
+    ) -> Result<CreatedTechnique, ApiError<{ AUTHED | CONFLICT | BODY }>> {
         auth.0.require(Permission::ManageTechniques)?;
         let Json(body) = body;
         let new = NewTechnique {
-            mitre_id: body.mitre_id,
-            name: body.name,
-            description: body.description,
+            mitre_id: body.mitre_id.into(),
+            name: body.name.into(),
+            description: body.description.map(Text::into_inner),
             tactics: tactics_of(body.tactic, body.tactics).unwrap_or_default(),
-            platforms: body.platforms.unwrap_or_default(),
+            platforms: body.platforms.map(strings).unwrap_or_default(),
         };
         let detail = catalogue::create(&state.db, &auth.0, new).await?;
         Ok(CreatedTechnique::Created(Json(detail.into())))
@@ -311,14 +333,14 @@ impl TechniquesApi {
         state: Data<&AppState>,
         mitre_id: Path<String>,
         body: Json<UpdateTechniqueRequest>,
-    ) -> Result<Json<TechniqueDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
+    ) -> Result<Json<TechniqueDetailOut>, ApiError<{ AUTHED | NOT_FOUND | BODY }>> {
         auth.0.require(Permission::ManageTechniques)?;
         let Json(body) = body;
         let changes = TechniqueChanges {
-            name: body.name,
-            description: body.description,
+            name: body.name.map(Text::into_inner),
+            description: body.description.map(Text::into_inner),
             tactics: tactics_of(body.tactic, body.tactics),
-            platforms: body.platforms,
+            platforms: body.platforms.map(strings),
             status_global: body.status_global,
         };
         Ok(Json(catalogue::update(&state.db, &auth.0, &mitre_id.0, changes).await?.into()))

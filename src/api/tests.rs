@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::api::ApiTags;
 use crate::api::evidence::{EvidenceOut, evidence_out};
 use crate::api::evidence_upload::EvidenceUpload;
+use crate::api::text::Text;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
 use crate::db::tests::TestRow;
@@ -34,15 +35,24 @@ pub struct TestOut {
     pub tool_used: String,
     pub state: TestState,
     /// Set once validated.
+    #[oai(nullable)]
     pub result: Option<TestResult>,
+    #[oai(nullable)]
     pub validation_comments: Option<String>,
+    #[oai(nullable)]
     pub validated_by: Option<String>,
+    #[oai(nullable)]
     pub validated_by_username: Option<String>,
+    #[oai(nullable)]
     pub validated_at: Option<String>,
     /// The last rejection, kept when the test is reopened.
+    #[oai(nullable)]
     pub rejection_comments: Option<String>,
+    #[oai(nullable)]
     pub rejected_by: Option<String>,
+    #[oai(nullable)]
     pub rejected_by_username: Option<String>,
+    #[oai(nullable)]
     pub rejected_at: Option<String>,
     pub created_by: String,
     pub created_by_username: String,
@@ -103,12 +113,15 @@ fn detail_out(state: &AppState, detail: TestDetail) -> TestDetailOut {
 pub struct CreateTestRequest {
     /// The technique's uuid (`id` in `/techniques`).
     pub technique_id: Uuid,
-    pub name: String,
-    pub description: Option<String>,
+    pub name: Text,
+    #[oai(nullable)]
+    pub description: Option<Text>,
     /// One of the technique's platforms, or any ATT&CK platform (any case).
-    pub platform: String,
-    pub procedure_text: Option<String>,
-    pub tool_used: Option<String>,
+    pub platform: Text,
+    #[oai(nullable)]
+    pub procedure_text: Option<Text>,
+    #[oai(nullable)]
+    pub tool_used: Option<Text>,
 }
 
 impl poem_openapi::types::Example for CreateTestRequest {
@@ -128,11 +141,16 @@ impl poem_openapi::types::Example for CreateTestRequest {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct UpdateTestRequest {
-    pub name: Option<String>,
-    pub description: Option<String>,
-    pub platform: Option<String>,
-    pub procedure_text: Option<String>,
-    pub tool_used: Option<String>,
+    #[oai(nullable)]
+    pub name: Option<Text>,
+    #[oai(nullable)]
+    pub description: Option<Text>,
+    #[oai(nullable)]
+    pub platform: Option<Text>,
+    #[oai(nullable)]
+    pub procedure_text: Option<Text>,
+    #[oai(nullable)]
+    pub tool_used: Option<Text>,
 }
 
 impl poem_openapi::types::Example for UpdateTestRequest {
@@ -151,7 +169,8 @@ impl poem_openapi::types::Example for UpdateTestRequest {
 #[oai(example)]
 pub struct ValidateRequest {
     pub result: TestResult,
-    pub comments: Option<String>,
+    #[oai(nullable)]
+    pub comments: Option<Text>,
 }
 
 impl poem_openapi::types::Example for ValidateRequest {
@@ -163,7 +182,8 @@ impl poem_openapi::types::Example for ValidateRequest {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct RejectRequest {
-    pub comments: Option<String>,
+    #[oai(nullable)]
+    pub comments: Option<Text>,
 }
 
 impl poem_openapi::types::Example for RejectRequest {
@@ -216,16 +236,16 @@ impl TestsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<CreateTestRequest>,
-    ) -> Result<CreatedTest, ApiError<{ AUTHED | NOT_FOUND }>> {
+    ) -> Result<CreatedTest, ApiError<{ AUTHED | NOT_FOUND | BODY }>> {
         auth.0.require(Permission::CreateTest)?;
         let Json(body) = body;
         let new = NewTest {
             technique_id: body.technique_id.to_string(),
-            name: body.name,
-            description: body.description,
-            platform: body.platform,
-            procedure_text: body.procedure_text,
-            tool_used: body.tool_used,
+            name: body.name.into(),
+            description: body.description.map(Text::into_inner),
+            platform: body.platform.into(),
+            procedure_text: body.procedure_text.map(Text::into_inner),
+            tool_used: body.tool_used.map(Text::into_inner),
         };
         let detail = tests::create(&state.db, &auth.0, new).await?;
         Ok(CreatedTest::Created(Json(detail_out(&state, detail))))
@@ -293,14 +313,14 @@ impl TestsApi {
         state: Data<&AppState>,
         id: Path<Uuid>,
         body: Json<UpdateTestRequest>,
-    ) -> Result<Json<TestDetailOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<Json<TestDetailOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | BODY }>> {
         let Json(body) = body;
         let changes = TestChanges {
-            name: body.name,
-            description: body.description,
-            platform: body.platform,
-            procedure_text: body.procedure_text,
-            tool_used: body.tool_used,
+            name: body.name.map(Text::into_inner),
+            description: body.description.map(Text::into_inner),
+            platform: body.platform.map(Text::into_inner),
+            procedure_text: body.procedure_text.map(Text::into_inner),
+            tool_used: body.tool_used.map(Text::into_inner),
         };
         let detail = tests::update(&state.db, &auth.0, &id.0.to_string(), changes).await?;
         Ok(Json(detail_out(&state, detail)))
@@ -330,9 +350,9 @@ impl TestsApi {
         state: Data<&AppState>,
         id: Path<Uuid>,
         body: Json<ValidateRequest>,
-    ) -> Result<Json<TestDetailOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<Json<TestDetailOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | BODY }>> {
         auth.0.require(Permission::ValidateTest)?;
-        let verdict = Verdict::Validate { result: body.0.result, comments: body.0.comments };
+        let verdict = Verdict::Validate { result: body.0.result, comments: body.0.comments.map(Text::into_inner) };
         let detail = tests::judge(&state.db, &auth.0, &id.0.to_string(), verdict).await?;
         Ok(Json(detail_out(&state, detail)))
     }
@@ -347,9 +367,9 @@ impl TestsApi {
         state: Data<&AppState>,
         id: Path<Uuid>,
         body: Json<RejectRequest>,
-    ) -> Result<Json<TestDetailOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<Json<TestDetailOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | BODY }>> {
         auth.0.require(Permission::ValidateTest)?;
-        let verdict = Verdict::Reject { comments: body.0.comments };
+        let verdict = Verdict::Reject { comments: body.0.comments.map(Text::into_inner) };
         let detail = tests::judge(&state.db, &auth.0, &id.0.to_string(), verdict).await?;
         Ok(Json(detail_out(&state, detail)))
     }
@@ -365,7 +385,7 @@ impl TestsApi {
         state: Data<&AppState>,
         test_id: Path<Uuid>,
         upload: EvidenceUpload,
-    ) -> Result<CreatedEvidence, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | PAYLOAD_TOO_LARGE }>> {
+    ) -> Result<CreatedEvidence, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | BODY }>> {
         let test_id = test_id.0.to_string();
         evidence::check_upload(&state.db, &auth.0, &test_id).await?;
         let field = upload.file_field().await?;

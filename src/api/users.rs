@@ -8,6 +8,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use uuid::Uuid;
 
 use crate::api::ApiTags;
+use crate::api::text::Text;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission, Role};
 use crate::db::users::UserRow;
@@ -22,6 +23,7 @@ pub struct UsersApi;
 pub struct UserOut {
     pub id: String,
     pub username: String,
+    #[oai(nullable)]
     pub email: Option<String>,
     pub role: Role,
     pub is_active: bool,
@@ -61,11 +63,12 @@ impl From<UserRow> for UserOut {
 #[oai(example)]
 pub struct CreateUserRequest {
     /// 1–64 letters, digits, `.`, `_`, `-` or `@`; unique regardless of case.
-    pub username: String,
-    pub email: Option<String>,
+    pub username: Text,
+    #[oai(nullable)]
+    pub email: Option<Text>,
     /// At least 8 characters.
     #[oai(write_only)]
-    pub password: String,
+    pub password: Text,
     pub role: Role,
 }
 
@@ -86,11 +89,14 @@ impl poem_openapi::types::Example for CreateUserRequest {
 #[oai(example)]
 pub struct UpdateUserRequest {
     /// `null` clears the email.
-    pub email: MaybeUndefined<String>,
+    #[oai(nullable)]
+    pub email: MaybeUndefined<Text>,
+    #[oai(nullable)]
     pub role: Option<Role>,
+    #[oai(nullable)]
     pub is_active: Option<bool>,
-    #[oai(write_only)]
-    pub password: Option<String>,
+    #[oai(nullable, write_only)]
+    pub password: Option<Text>,
 }
 
 impl poem_openapi::types::Example for UpdateUserRequest {
@@ -128,10 +134,15 @@ impl UsersApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         body: Json<CreateUserRequest>,
-    ) -> Result<CreatedUser, ApiError<{ AUTHED | CONFLICT }>> {
+    ) -> Result<CreatedUser, ApiError<{ AUTHED | CONFLICT | BODY }>> {
         auth.0.require(Permission::ManageUsers)?;
         let Json(body) = body;
-        let new = NewUser { username: body.username, email: body.email, password: body.password, role: body.role };
+        let new = NewUser {
+            username: body.username.into(),
+            email: body.email.map(Text::into_inner),
+            password: body.password.into(),
+            role: body.role,
+        };
         let user = users::create(&state.db, &state.passwords, (&auth.0).into(), new).await?;
         Ok(CreatedUser::Created(Json(user.into())))
     }
@@ -146,18 +157,18 @@ impl UsersApi {
         state: Data<&AppState>,
         id: Path<Uuid>,
         body: Json<UpdateUserRequest>,
-    ) -> Result<Json<UserOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT }>> {
+    ) -> Result<Json<UserOut>, ApiError<{ AUTHED | NOT_FOUND | CONFLICT | BODY }>> {
         auth.0.require(Permission::ManageUsers)?;
         let Json(body) = body;
         let changes = UserChanges {
             email: match body.email {
                 MaybeUndefined::Undefined => None,
                 MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(email) => Some(Some(email)),
+                MaybeUndefined::Value(email) => Some(Some(email.into_inner())),
             },
             role: body.role,
             is_active: body.is_active,
-            password: body.password,
+            password: body.password.map(Text::into_inner),
         };
         let user = users::update(&state.db, &state.passwords, (&auth.0).into(), id.0.to_string(), changes).await?;
         Ok(Json(user.into()))

@@ -150,8 +150,18 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
     let api = api::service();
     let spec_json = api.spec();
     let spec = api.spec_endpoint();
-    let swagger = api.swagger_ui();
-    let redoc = api.redoc();
+    let csp = |html: String| {
+        SetHeader::new().overriding(poem::http::header::CONTENT_SECURITY_POLICY, middleware::inline_page_csp(&html))
+    };
+    let swagger = api.swagger_ui().with(csp(api.swagger_ui_html()));
+    let redoc = api.redoc().with(csp(api.redoc_html()));
+    // Cross-origin browser access is off unless AEGIS_CORS_ORIGINS names the origins allowed.
+    let cors_origins = state.config.cors_origins.clone();
+    let cors = poem::middleware::Cors::new()
+        .allow_origins(cors_origins.iter().map(String::as_str))
+        .allow_methods(["GET", "POST", "PATCH", "DELETE"])
+        .allow_headers(["authorization", "content-type"])
+        .allow_credentials(false);
     Route::new()
         .at("/", make_sync(|_| Redirect::see_other("/docs")))
         .at("/openapi.json", spec)
@@ -160,18 +170,14 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .nest_no_strip("/api/v1", api)
         .around(middleware::limit_body)
         .data(state)
+        .with_if(!cors_origins.is_empty(), cors)
         .catch_all_error(render_framework_error)
         .with(middleware::AllowHeader::new(&spec_json))
         .with(CatchPanic::new().with_handler(|_| {
             ApiError::<0>::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR", "internal server error")
                 .into_response()
         }))
-        .with(
-            SetHeader::new()
-                .overriding("X-Content-Type-Options", "nosniff")
-                .overriding("Referrer-Policy", "no-referrer")
-                .overriding("X-Frame-Options", "DENY"),
-        )
+        .around(middleware::security_headers_and_request_id)
         .map_to_response()
 }
 

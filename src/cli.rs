@@ -36,6 +36,14 @@ pub enum Command {
         #[arg(long)]
         file: Option<PathBuf>,
     },
+    /// Copy the database and evidence store to PATH, consistently, while the server may run.
+    Backup {
+        /// A new or empty directory to write the backup to (outside the data dir).
+        path: PathBuf,
+    },
+    /// Check the database's integrity and that every evidence file exists and matches its sha256;
+    /// exit non-zero on a problem.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +123,10 @@ pub struct Settings {
     /// Comma-separated RSS/Atom feed URLs or file paths for the threat-intel scan.
     #[arg(long, env = "AEGIS_INTEL_FEEDS", default_value = crate::config::DEFAULT_INTEL_FEEDS, global = true)]
     pub intel_feeds: String,
+
+    /// Comma-separated origins allowed to call the API from a browser (CORS); empty: none.
+    #[arg(long, env = "AEGIS_CORS_ORIGINS", default_value = "", global = true)]
+    pub cors_origins: String,
 
     /// Seconds a threat-intel feed may take to answer and download.
     #[arg(long, env = "AEGIS_INTEL_TIMEOUT_SECONDS", default_value_t = 30,

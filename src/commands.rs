@@ -136,3 +136,36 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
     users::check_password(&password)?;
     Ok(password)
 }
+
+/// `aegis backup PATH`: a consistent copy of the database, the evidence it references and
+/// `secret.key`, verified; the server may be running.
+pub async fn backup(config: Config, path: std::path::PathBuf) -> anyhow::Result<()> {
+    let source = crate::service::maintenance::DataPaths::from_config(&config);
+    let destination = path.clone();
+    let report =
+        tokio::task::spawn_blocking(move || crate::service::maintenance::backup(&source, &destination)).await??;
+    println!("Backed up {} to {}", config.data_dir().display(), path.display());
+    println!("{report}");
+    Ok(())
+}
+
+/// `aegis verify`: check the database and the evidence store; fails when anything is wrong.
+pub async fn verify(config: Config) -> anyhow::Result<()> {
+    let paths = crate::service::maintenance::DataPaths::from_config(&config);
+    println!("Verifying {}", config.data_dir().display());
+    let report = tokio::task::spawn_blocking(move || crate::service::maintenance::verify(&paths)).await??;
+    println!("{report}");
+    if !report.is_clean() {
+        bail!(
+            "verify found {} problem(s) in {}{}",
+            report.problems.len(),
+            config.data_dir().display(),
+            if report.problems.iter().all(|p| matches!(p, crate::service::maintenance::Problem::Orphan { .. })) {
+                " (only orphan blobs: harmless, but reported)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(())
+}

@@ -39,6 +39,8 @@ pub struct Config {
     /// `None` when the job is disabled.
     pub intel_scan_cron: Option<String>,
     pub intel_timeout: Duration,
+    /// Origins allowed cross-origin access; empty: CORS off.
+    pub cors_origins: Vec<String>,
 }
 
 impl Config {
@@ -88,6 +90,13 @@ impl Config {
                 .collect(),
             intel_scan_cron: non_empty(&settings.intel_scan_cron),
             intel_timeout: Duration::from_secs(u64::from(settings.intel_timeout_seconds)),
+            cors_origins: settings
+                .cors_origins
+                .split(',')
+                .map(|origin| origin.trim().trim_end_matches('/'))
+                .filter(|origin| !origin.is_empty())
+                .map(str::to_owned)
+                .collect(),
         })
     }
 

@@ -141,3 +141,70 @@ async fn every_operation_is_documented() {
     assert!(spec["paths"]["/api/v1/users"]["post"]["responses"].as_object().unwrap().contains_key("409"));
     assert!(spec["paths"]["/api/v1/users"]["post"]["responses"].as_object().unwrap().contains_key("201"));
 }
+
+#[tokio::test]
+async fn security_headers_everywhere() {
+    let app = TestApp::start().await;
+    let admin = app.admin_token().await;
+    for (path, token) in [
+        ("/api/v1/health", None),
+        ("/api/v1/techniques", Some(admin.as_str())),
+        ("/api/v1/nope", None),
+        ("/openapi.json", None),
+        ("/docs", None),
+        ("/redoc", None),
+    ] {
+        let response = app.get(path, token).await;
+        let headers = response.headers();
+        assert_eq!(headers["x-content-type-options"], "nosniff", "{path}");
+        assert_eq!(headers["x-frame-options"], "DENY", "{path}");
+        assert_eq!(headers["referrer-policy"], "no-referrer", "{path}");
+        assert!(headers.get("server").is_none(), "{path}: no Server header");
+        assert_eq!(headers["x-request-id"].len(), 32, "{path}");
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        if path == "/docs" || path == "/redoc" {
+            let scripts = csp.split(';').find(|d| d.trim().starts_with("script-src")).unwrap();
+            assert!(scripts.contains("'sha256-") && !scripts.contains("unsafe"), "{path}: {csp}");
+        } else {
+            assert!(csp.starts_with("default-src 'none'"), "{path}: {csp}");
+        }
+    }
+    // A sane incoming request id is kept; anything else is replaced.
+    let kept = app.client.get(app.url("/api/v1/health")).header("x-request-id", "trace-42").send().await.unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "trace-42");
+    let replaced = app.client.get(app.url("/api/v1/health")).header("x-request-id", "a b\tc").send().await.unwrap();
+    assert_ne!(replaced.headers()["x-request-id"], "a b\tc");
+    // CORS is off by default: no cross-origin grant.
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.url("/api/v1/techniques"))
+        .header("origin", "https://evil.example")
+        .header("access-control-request-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn cors_allows_only_the_listed_origins() {
+    let app =
+        TestApp::start_with(|settings| settings.cors_origins = "https://aegis.example, https://soc.example/".into())
+            .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(Method::OPTIONS, app.url("/api/v1/techniques"))
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    for origin in ["https://aegis.example", "https://soc.example"] {
+        let response = preflight(origin).await.unwrap();
+        assert_eq!(response.headers()["access-control-allow-origin"], origin);
+        assert!(response.headers().get("access-control-allow-credentials").is_none());
+    }
+    let refused = preflight("https://evil.example").await.unwrap();
+    assert!(refused.headers().get("access-control-allow-origin").is_none());
+}

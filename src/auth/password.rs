@@ -1,43 +1,74 @@
-//! Argon2id password hashing, bounded: each hash or verify holds ~19 MiB for a moment, so only a
-//! few run at once and a login flood queues instead of exhausting memory.
+//! Argon2id password hashing on a few dedicated threads. Each hash or verify holds ~19 MiB for a
+//! moment; running them on a small fixed pool (rather than the blocking pool, whose many threads
+//! would each keep a malloc arena of freed Argon2 memory) bounds both the work in flight and the
+//! memory a login flood can make the process keep.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::anyhow;
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use crate::error::AppError;
 
-/// Concurrent Argon2 computations allowed (≈ 19 MiB each with the default parameters).
-pub const MAX_CONCURRENT_HASHES: usize = 4;
+/// Threads that compute Argon2 hashes: at most this many run at once (≈ 19 MiB each).
+pub const MAX_CONCURRENT_HASHES: usize = 2;
+
+type Job = Box<dyn FnOnce() + Send>;
 
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl Default for PasswordHasher {
     fn default() -> Self {
-        PasswordHasher { permits: Arc::new(Semaphore::new(MAX_CONCURRENT_HASHES)) }
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for index in 0..MAX_CONCURRENT_HASHES {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || {
+                    loop {
+                        // The lock is held only to take the next job, not while it runs.
+                        let next = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).recv();
+                        match next {
+                            Ok(job) => job(),
+                            Err(_) => break, // every hasher handle is gone
+                        }
+                    }
+                })
+                .expect("spawning an Argon2 thread");
+        }
+        PasswordHasher { jobs }
     }
 }
 
 impl PasswordHasher {
+    async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> T + Send + 'static) -> Result<T, AppError> {
+        let (done, result) = oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = done.send(work());
+            }))
+            .map_err(|_| AppError::Internal(anyhow!("the Argon2 threads are gone")))?;
+        result.await.map_err(|_| AppError::Internal(anyhow!("an Argon2 job was dropped")))
+    }
+
     pub async fn hash(&self, password: String) -> Result<String, AppError> {
-        let _permit = self.permits.acquire().await.map_err(|err| anyhow!(err))?;
-        tokio::task::spawn_blocking(move || hash_blocking(&password)).await?
+        self.run(move || hash_blocking(&password)).await?
     }
 
     /// Verifies `password` against `stored`, or against a fixed dummy hash when there is no stored
     /// hash (unknown user), so both cases cost the same time.
     pub async fn verify(&self, password: String, stored: Option<String>) -> Result<bool, AppError> {
-        let _permit = self.permits.acquire().await.map_err(|err| anyhow!(err))?;
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             let matched = verify_blocking(&password, stored.as_deref().unwrap_or_else(|| dummy_hash()));
-            Ok(matched && stored.is_some())
+            matched && stored.is_some()
         })
-        .await?
+        .await
     }
 }
 

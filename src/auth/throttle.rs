@@ -49,30 +49,41 @@ impl FailureLog {
     fn clear(&mut self, key: &str) {
         self.failures.remove(key);
     }
+
+    fn forget(&mut self, key: &str, stamp: Instant) {
+        if let Some(failures) = self.failures.get_mut(key)
+            && let Some(position) = failures.iter().position(|at| *at == stamp)
+        {
+            failures.remove(position);
+        }
+    }
 }
 
 impl LoginThrottle {
-    /// `Err(seconds to wait)` when either the account or the address is locked out.
-    pub fn check(&self, account: &str, address: &str) -> Result<(), u64> {
+    /// Counts an attempt against the account and the address before the password is checked, so
+    /// a burst of concurrent guesses cannot all slip in while the first ones are being hashed.
+    /// `Err(seconds to wait)` when either is locked out. A success hands the stamp back.
+    pub fn begin(&self, account: &str, address: &str) -> Result<Instant, u64> {
         let now = Instant::now();
-        let account_wait = lock(&self.accounts).locked_for(&account.to_lowercase(), MAX_FAILURES_PER_ACCOUNT, now);
-        let address_wait = lock(&self.addresses).locked_for(address, MAX_FAILURES_PER_ADDRESS, now);
-        match account_wait.max(address_wait) {
+        let account = account.to_lowercase();
+        let mut accounts = lock(&self.accounts);
+        let mut addresses = lock(&self.addresses);
+        let account_wait = accounts.locked_for(&account, MAX_FAILURES_PER_ACCOUNT, now);
+        let address_wait = addresses.locked_for(address, MAX_FAILURES_PER_ADDRESS, now);
+        if let Some(wait) = account_wait.max(address_wait) {
             // Round up so a client that waits exactly Retry-After is let through.
-            Some(wait) => Err(wait.as_secs() + 1),
-            None => Ok(()),
+            return Err(wait.as_secs() + 1);
         }
+        accounts.record(&account, now);
+        addresses.record(address, now);
+        Ok(now)
     }
 
-    pub fn record_failure(&self, account: &str, address: &str) {
-        let now = Instant::now();
-        lock(&self.accounts).record(&account.to_lowercase(), now);
-        lock(&self.addresses).record(address, now);
-    }
-
-    /// A successful login forgets the account's failures (not the address's).
-    pub fn record_success(&self, account: &str) {
+    /// The attempt begun at `stamp` succeeded: the account's failures are forgotten, and the
+    /// address no longer counts this attempt (its earlier failures stay).
+    pub fn succeeded(&self, account: &str, address: &str, stamp: Instant) {
         lock(&self.accounts).clear(&account.to_lowercase());
+        lock(&self.addresses).forget(address, stamp);
     }
 }
 
@@ -89,32 +100,36 @@ mod tests {
     fn account_locks_after_its_failures() {
         let throttle = LoginThrottle::default();
         for _ in 0..MAX_FAILURES_PER_ACCOUNT {
-            assert!(throttle.check("Alice", "10.0.0.1").is_ok());
-            throttle.record_failure("Alice", "10.0.0.1");
+            assert!(throttle.begin("Alice", "10.0.0.1").is_ok());
         }
-        let wait = throttle.check("alice", "10.0.0.2").unwrap_err();
-        assert!((1..=60).contains(&wait), "{wait}");
-        assert!(throttle.check("bob", "10.0.0.1").is_ok());
+        let wait = throttle.begin("alice", "10.0.0.2").unwrap_err();
+        assert!((1..=61).contains(&wait), "{wait}");
+        assert!(throttle.begin("bob", "10.0.0.1").is_ok());
     }
 
     #[test]
     fn address_locks_across_accounts() {
         let throttle = LoginThrottle::default();
         for i in 0..MAX_FAILURES_PER_ADDRESS {
-            throttle.record_failure(&format!("user{i}"), "10.0.0.9");
+            assert!(throttle.begin(&format!("user{i}"), "10.0.0.9").is_ok());
         }
-        assert!(throttle.check("someone-new", "10.0.0.9").is_err());
-        assert!(throttle.check("someone-new", "10.0.0.8").is_ok());
+        assert!(throttle.begin("someone-new", "10.0.0.9").is_err());
+        assert!(throttle.begin("someone-new", "10.0.0.8").is_ok());
     }
 
     #[test]
-    fn success_clears_the_account() {
+    fn success_clears_the_account_and_its_own_attempt() {
         let throttle = LoginThrottle::default();
         for _ in 0..MAX_FAILURES_PER_ACCOUNT - 1 {
-            throttle.record_failure("carol", "a");
+            throttle.begin("carol", "a").unwrap();
         }
-        throttle.record_success("carol");
-        throttle.record_failure("carol", "a");
-        assert!(throttle.check("carol", "a").is_ok());
+        let stamp = throttle.begin("carol", "a").unwrap();
+        throttle.succeeded("carol", "a", stamp);
+        for _ in 0..MAX_FAILURES_PER_ACCOUNT {
+            assert!(throttle.begin("carol", "a").is_ok());
+        }
+        assert!(throttle.begin("carol", "a").is_err());
+        // The address kept its 9 + 10 failures, not the successful attempt.
+        assert_eq!(lock(&throttle.addresses).failures["a"].len(), 2 * MAX_FAILURES_PER_ACCOUNT - 1);
     }
 }

@@ -117,7 +117,11 @@ impl BlobStore {
             return Ok(());
         }
         let dir = target.parent().expect("blob paths have a parent");
-        std::fs::create_dir_all(dir)?;
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)?;
+            // The new `ab/` entry must survive a power loss too.
+            sync_dir(&self.root)?;
+        }
         std::fs::rename(&blob.path, &target)?;
         sync_dir(dir)
     }

@@ -34,8 +34,17 @@ impl DownloadTokens {
 
     /// Whether `token` was issued here for `evidence_id` and has not expired (constant-time check).
     pub fn verify(&self, evidence_id: &str, token: &str) -> bool {
-        let Some((expires, signature)) = token.split_once('.') else { return false };
-        let (Ok(expires), Ok(signature)) = (expires.parse::<i64>(), hex::decode(signature)) else { return false };
+        let Some((expires_text, signature_text)) = token.split_once('.') else { return false };
+        let (Ok(expires), Ok(signature)) = (expires_text.parse::<i64>(), hex::decode(signature_text)) else {
+            return false;
+        };
+        // One spelling per token: no `+`, leading zeros or upper-case hex variants of a valid link.
+        let canonical = expires.to_string() == expires_text
+            && signature_text.len() == 64
+            && signature_text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !canonical {
+            return false;
+        }
         // Expiry is in whole seconds: a link lasts from `ttl` to `ttl` + 1 seconds, never less.
         if expires < chrono::Utc::now().timestamp() {
             return false;
@@ -73,6 +82,14 @@ mod tests {
         let last = flipped.len() - 1;
         flipped[last] = if flipped[last] == b'0' { b'1' } else { b'0' };
         assert!(!tokens.verify("evidence-1", &String::from_utf8(flipped).unwrap()));
+        let (expires, signature) = token.split_once('.').unwrap();
+        for variant in [
+            format!("+{expires}.{signature}"),
+            format!("0{expires}.{signature}"),
+            format!("{expires}.{}", signature.to_uppercase()),
+        ] {
+            assert!(!tokens.verify("evidence-1", &variant), "{variant}");
+        }
         for garbage in ["", ".", "abc", "123.", ".abcd", "1.zz", "99999999999999999999.00"] {
             assert!(!tokens.verify("evidence-1", garbage), "{garbage:?}");
         }

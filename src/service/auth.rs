@@ -16,10 +16,13 @@ const BAD_CREDENTIALS: &str = "invalid username or password";
 /// Checks a username and password; `client` is the caller's address, for throttling.
 pub async fn login(state: &AppState, username: &str, password: &str, client: &str) -> Result<IssuedToken, AppError> {
     let username = username.trim();
-    if let Err(retry_after_secs) = state.login_throttle.check(username, client) {
-        tracing::warn!(username, client, "login refused: too many failed attempts");
-        return Err(AppError::RateLimited { retry_after_secs });
-    }
+    let attempt = match state.login_throttle.begin(username, client) {
+        Ok(stamp) => stamp,
+        Err(retry_after_secs) => {
+            tracing::warn!(username, client, "login refused: too many failed attempts");
+            return Err(AppError::RateLimited { retry_after_secs });
+        }
+    };
     let user = if username.is_empty() || username.len() > 256 {
         None
     } else {
@@ -35,7 +38,6 @@ pub async fn login(state: &AppState, username: &str, password: &str, client: &st
         Some(_) => None,
     };
     if let Some(reason) = failure {
-        state.login_throttle.record_failure(username, client);
         let attempted = username.to_owned();
         let user = user.clone();
         state
@@ -59,7 +61,7 @@ pub async fn login(state: &AppState, username: &str, password: &str, client: &st
     }
 
     let user = user.expect("a login without failure has a user");
-    state.login_throttle.record_success(username);
+    state.login_throttle.succeeded(username, client, attempt);
     let issued = state.tokens.issue(&user.id, user.token_version)?;
     state
         .db

@@ -148,7 +148,7 @@ pub async fn authorize_download(
 
 pub async fn delete(db: &Db, store: &BlobStore, user: &CurrentUser, id: &str) -> Result<(), AppError> {
     let (user, id, actor) = (user.clone(), id.to_owned(), Actor::from(user));
-    let blob = db.write(move |tx| {
+    delete_rows_and_blobs(db, store, move |tx| {
         let evidence = sql::find_evidence(tx, &id)?.ok_or_else(|| AppError::not_found(format!("no evidence {id}")))?;
         if !(user.role == crate::auth::Role::Admin || evidence.uploaded_by == user.id) {
             return Err(AppError::Forbidden("only the uploader or an admin may delete evidence".into()));
@@ -168,18 +168,31 @@ pub async fn delete(db: &Db, store: &BlobStore, user: &CurrentUser, id: &str) ->
                 details: json!({ "test_id": evidence.test_id, "file_name": evidence.file_name, "sha256": evidence.sha256 }),
             },
         )?;
-        Ok(evidence.sha256)
+        Ok(vec![evidence.sha256])
     })
     .await
-    .map(|blob| vec![blob])?;
-    remove_unreferenced_blobs(db, store, blob).await
+}
+
+/// Runs a deleting transaction that returns the blobs its rows referenced, then removes those
+/// nothing refers to any more, as one task that finishes even when the client goes away: a
+/// committed delete never leaves its files behind.
+pub async fn delete_rows_and_blobs<F>(db: &Db, store: &BlobStore, work: F) -> Result<(), AppError>
+where
+    F: FnOnce(&rusqlite::Transaction) -> Result<Vec<String>, AppError> + Send + 'static,
+{
+    let (db, store) = (db.clone(), store.clone());
+    tokio::spawn(async move {
+        let blobs = db.write(work).await?;
+        remove_unreferenced_blobs(&db, &store, blobs).await
+    })
+    .await?
 }
 
 /// After the rows that referenced them are gone (committed), removes the blobs nothing refers to
 /// any more. Done in a write transaction, so an upload of the same content, which moves its blob
 /// into place inside its own write transaction, is either already counted or comes after. A crash
 /// between the two leaves an orphan blob, never a row without its file.
-pub async fn remove_unreferenced_blobs(db: &Db, store: &BlobStore, blobs: Vec<String>) -> Result<(), AppError> {
+async fn remove_unreferenced_blobs(db: &Db, store: &BlobStore, blobs: Vec<String>) -> Result<(), AppError> {
     if blobs.is_empty() {
         return Ok(());
     }

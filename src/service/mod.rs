@@ -7,6 +7,7 @@ pub mod coverage;
 pub mod evidence;
 pub mod intel;
 pub mod jobs;
+pub mod maintenance;
 pub mod metrics;
 pub mod sync;
 pub mod tests;

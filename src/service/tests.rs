@@ -337,17 +337,15 @@ pub async fn delete(db: &Db, store: &BlobStore, user: &CurrentUser, id: &str) ->
         return Err(AppError::Forbidden(format!("the {} role may not delete tests", user.role)));
     }
     let (actor, user_id, id) = (Actor::from(user), user.id.clone(), id.to_owned());
-    let blobs = db
-        .write(move |tx| {
-            let test = load_for_change(tx, &user_id, may_any, may_own, &id)?;
-            let evidence = sql::evidence_of_test(tx, &id)?;
-            sql::delete(tx, &id)?;
-            recompute_status(tx, &test.technique_id)?;
-            record(tx, &actor, AuditAction::DeleteTest, &test, json!({ "evidence_removed": evidence.len() }))?;
-            Ok(evidence.into_iter().map(|e| e.sha256).collect())
-        })
-        .await?;
-    crate::service::evidence::remove_unreferenced_blobs(db, store, blobs).await
+    crate::service::evidence::delete_rows_and_blobs(db, store, move |tx| {
+        let test = load_for_change(tx, &user_id, may_any, may_own, &id)?;
+        let evidence = sql::evidence_of_test(tx, &id)?;
+        sql::delete(tx, &id)?;
+        recompute_status(tx, &test.technique_id)?;
+        record(tx, &actor, AuditAction::DeleteTest, &test, json!({ "evidence_removed": evidence.len() }))?;
+        Ok(evidence.into_iter().map(|e| e.sha256).collect())
+    })
+    .await
 }
 
 /// A lead's verdict on a draft.

@@ -52,6 +52,7 @@ pub fn default_settings(data_dir: PathBuf) -> Settings {
         intel_feeds: String::new(),
         intel_scan_cron: String::new(),
         intel_timeout_seconds: 30,
+        cors_origins: String::new(),
     }
 }
 

@@ -73,16 +73,8 @@ pub async fn sync_mitre(config: Config, file: Option<std::path::PathBuf>) -> any
         None => BundleOrigin::Configured(state.config.mitre_source.clone()),
     };
     let report = sync::sync(&state.db, Actor::System("cli"), origin).await?;
-    println!(
-        "ATT&CK sync from {} ({}): {} new, {} updated, {} deprecated, {} unchanged, {} flagged for review",
-        report.source,
-        report.attack_version.as_deref().map_or_else(|| "version not named".to_owned(), |v| format!("v{v}")),
-        report.new,
-        report.updated,
-        report.deprecated,
-        report.unchanged,
-        report.flagged_for_review
-    );
+    let version = report.attack_version.as_deref().map_or_else(|| "version not named".to_owned(), |v| format!("v{v}"));
+    println!("ATT&CK sync from {} ({version}): {}", report.source, report.summary());
     Ok(())
 }
 

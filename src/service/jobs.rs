@@ -94,13 +94,7 @@ pub async fn run(
         JobId::IntelScan => intel::scan(&state.db, actor, state.config.intel_timeout).await.map(JobOutput::Scan),
     };
     let (outcome, message) = match &output {
-        Ok(JobOutput::Sync(report)) => (
-            "ok",
-            format!(
-                "{} new, {} updated, {} deprecated, {} unchanged",
-                report.new, report.updated, report.deprecated, report.unchanged
-            ),
-        ),
+        Ok(JobOutput::Sync(report)) => ("ok", report.summary()),
         Ok(JobOutput::Scan(report)) => {
             let failed: Vec<&str> = report.feeds.iter().filter(|f| !f.ok).map(|f| f.name.as_str()).collect();
             let mut message = format!("{} new items from {} feeds", report.new_items, report.feeds.len());

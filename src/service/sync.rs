@@ -54,6 +54,16 @@ pub struct SyncReport {
     pub source: String,
 }
 
+impl SyncReport {
+    /// `5 new, 10 updated, 1 deprecated, 675 unchanged, 2 flagged for review`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} new, {} updated, {} deprecated, {} unchanged, {} flagged for review",
+            self.new, self.updated, self.deprecated, self.unchanged, self.flagged_for_review
+        )
+    }
+}
+
 pub async fn sync(db: &Db, actor: Actor, origin: BundleOrigin) -> Result<SyncReport, AppError> {
     let started_at = time::now();
     let label = origin.label();
@@ -109,10 +119,7 @@ async fn fetch_and_apply(
                 updated_count: report.updated as i64,
                 deprecated_count: report.deprecated as i64,
                 attack_version: report.attack_version.clone(),
-                message: format!(
-                    "{} new, {} updated, {} deprecated, {} unchanged",
-                    report.new, report.updated, report.deprecated, report.unchanged
-                ),
+                message: report.summary(),
             },
         )?;
         audit::record(

@@ -5,11 +5,9 @@ use std::future::Future;
 use std::sync::{Arc, OnceLock};
 
 use anyhow::Context;
-use poem::endpoint::make_sync;
 use poem::http::StatusCode;
 use poem::listener::TcpAcceptor;
 use poem::middleware::{CatchPanic, SetHeader};
-use poem::web::Redirect;
 use poem::{Endpoint, EndpointExt, IntoEndpoint, IntoResponse, Response, Route, Server};
 
 use crate::api;
@@ -29,6 +27,7 @@ use crate::service::audit::Actor;
 use crate::service::jobs::JobLocks;
 use crate::service::sync::{self, BundleOrigin};
 use crate::service::{catalogue, intel, users};
+use crate::web;
 
 /// Everything a request may need, cheap to clone.
 #[derive(Clone)]
@@ -163,11 +162,12 @@ pub fn routes(state: AppState) -> impl Endpoint<Output = Response> {
         .allow_headers(["authorization", "content-type"])
         .allow_credentials(false);
     Route::new()
-        .at("/", make_sync(|_| Redirect::see_other("/docs")))
         .at("/openapi.json", spec)
         .nest("/docs", swagger)
         .nest("/redoc", redoc)
         .nest_no_strip("/api/v1", api)
+        .at("/*path", web::WebUi)
+        .at("/", web::WebUi)
         .around(middleware::limit_body)
         .data(state)
         .with_if(!cors_origins.is_empty(), cors)

@@ -18,6 +18,7 @@ pub mod middleware;
 pub mod scheduler;
 pub mod service;
 pub mod time;
+pub mod web;
 
 /// The version reported by `/api/v1/health`, `--version` and the OpenAPI document.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -23,7 +23,7 @@ async fn framework_errors_have_the_error_shape() {
     let app = TestApp::start().await;
     let admin = app.admin_token().await;
     expect_error(app.get("/api/v1/no-such-thing", Some(&admin)).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
-    expect_error(app.get("/no-such-page", None).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    expect_error(app.get("/static/no-such-file.js", None).await, StatusCode::NOT_FOUND, "NOT_FOUND").await;
     let response = app.request(Method::DELETE, "/api/v1/health", None).send().await.unwrap();
     expect_error(response, StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED").await;
     let response = app
@@ -97,8 +97,19 @@ async fn docs_are_served() {
         let html = response.text().await.unwrap().to_lowercase();
         assert!(html.contains(needle), "{path}");
     }
-    let root = app.client.get(app.url("/")).send().await.unwrap();
-    assert_eq!(root.status(), StatusCode::OK, "/ leads to the docs");
+    // The UI at `/`, and its own routes, are the embedded app.
+    for path in ["/", "/matrix", "/techniques/T1059"] {
+        let page = app.get(path, None).await;
+        assert_eq!(page.status(), StatusCode::OK, "{path}");
+        assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+        assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe"), "{csp}");
+        assert!(page.text().await.unwrap().contains("/static/app.js"));
+    }
+    let script = app.get("/static/app.js", None).await;
+    let etag = script.headers()["etag"].to_str().unwrap().to_owned();
+    let again = app.client.get(app.url("/static/app.js")).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 }
 
 #[tokio::test]

@@ -59,6 +59,8 @@ done
 
 status=0
 summary=""
+passed=0
+failed=0
 for who in anonymous $roles; do
   header=()
   [ "$who" != anonymous ] && header=(-H "Authorization: Bearer ${tokens[$who]}")
@@ -70,11 +72,12 @@ for who in anonymous $roles; do
   set -e
   cases=$(grep -Eo '[0-9]+ generated' "$work/st-$who.txt" | head -1 | grep -Eo '[0-9]+' || echo "?")
   tail -25 "$work/st-$who.txt"
-  if [ $code -ne 0 ]; then status=1; cat "$work/st-$who.txt"; fi
+  if [ $code -ne 0 ]; then status=1; failed=$((failed + 1)); cat "$work/st-$who.txt"; else passed=$((passed + 1)); fi
   summary+="schemathesis: $who: $cases test cases, exit $code"$'\n'
 done
 if grep -q "internal error" "$work/server.err"; then
   echo "fuzz: the server logged internal errors:"; grep -B2 -A2 "internal error" "$work/server.err"; status=1
 fi
 printf '%s' "$summary"
+echo "fuzz: $passed passed, $failed failed"
 exit $status

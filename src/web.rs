@@ -47,11 +47,14 @@ impl Endpoint for WebUi {
             .into());
         }
         let path = req.uri().path().trim_start_matches('/');
-        let last_segment = path.rsplit('/').next().unwrap_or_default();
-        // A path that names a file must be one; any other path is a route of the app.
-        let name = if path.is_empty() || !last_segment.contains('.') { "index.html" } else { path };
-        let Some(file) = WebAssets::get(name) else {
-            return Err(ApiError::<0>::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such resource").into());
+        // Files live under static/; a missing one there is a 404. Any other path is a route of the app
+        // (dots included: `/techniques/T1059.001`).
+        let (name, file) = match WebAssets::get(path) {
+            Some(file) if !path.is_empty() => (path, file),
+            None if path.starts_with("static/") => {
+                return Err(ApiError::<0>::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such resource").into());
+            }
+            _ => ("index.html", WebAssets::get("index.html").expect("index.html is embedded")),
         };
         let etag = format!("\"{}\"", hex::encode(file.metadata.sha256_hash()));
         let fresh = req.header(header::IF_NONE_MATCH).is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));

@@ -98,7 +98,7 @@ async fn docs_are_served() {
         assert!(html.contains(needle), "{path}");
     }
     // The UI at `/`, and its own routes, are the embedded app.
-    for path in ["/", "/matrix", "/techniques/T1059"] {
+    for path in ["/", "/matrix", "/techniques/T1059", "/techniques/T1059.001", "/tests/x/y.z"] {
         let page = app.get(path, None).await;
         assert_eq!(page.status(), StatusCode::OK, "{path}");
         assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));

@@ -19,9 +19,19 @@ rmSync(shots, { recursive: true, force: true });
 mkdirSync(shots, { recursive: true });
 
 const dataDir = mkdtempSync(join(tmpdir(), 'aegis-e2e-'));
+// A local RSS 2.0 feed (a file path is a valid feed address) with one item naming two techniques.
+const feedPath = join(dataDir, 'e2e-feed.xml');
+const INTEL_TITLE = 'Phishing campaign drops PowerShell loader';
+writeFileSync(feedPath, `<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>E2E intel</title><link>https://intel.example.org/</link><description>test feed</description>
+<item><title>${INTEL_TITLE}</title><link>https://intel.example.org/advisories/1</link><guid>e2e-advisory-1</guid>
+<pubDate>Mon, 06 Jan 2025 10:00:00 GMT</pubDate>
+<description>Spearphishing attachments (T1566.001) launch PowerShell (T1059.001) to fetch the payload.</description></item>
+</channel></rss>
+`);
 const env = {
   ...process.env, AEGIS_DATA_DIR: dataDir, AEGIS_BIND: '127.0.0.1:0', AEGIS_ADMIN_PASSWORD: 'admin-password',
-  AEGIS_JWT_SECRET: 'ui-secret-ui-secret-ui-secret-ui', AEGIS_MITRE_SOURCE: bundle, AEGIS_INTEL_FEEDS: '',
+  AEGIS_JWT_SECRET: 'ui-secret-ui-secret-ui-secret-ui', AEGIS_MITRE_SOURCE: bundle, AEGIS_INTEL_FEEDS: feedPath,
   AEGIS_MITRE_SYNC_CRON: '', AEGIS_INTEL_SCAN_CRON: '', RUST_LOG: 'warn',
 };
 const PASSWORD = 'pass-word-123';
@@ -220,6 +230,145 @@ try {
     await shot(page, 'admin');
     assert(page.errors.length === 0, 'page errors: ' + page.errors.join('; '));
     await page.context().close();
+  });
+
+  await step('admin: audit log lists, filters by action and pages', async () => {
+    // more than one page (25 rows) of entries: extra audited logins through the API
+    // (one at a time: the login throttle counts in-flight attempts)
+    for (let i = 0; i < 26; i++) await apiToken('viewer', PASSWORD);
+    const page = await login('admin', 'admin-password');
+    await page.click('nav a[data-nav="admin"]');
+    await page.waitForSelector('#audit-table tbody tr');
+    const actions = () => page.$$eval('#audit-table tbody tr', (trs) => trs.map((tr) => tr.children[2].textContent.trim()));
+    const all = await actions();
+    assert(all.length === 25, 'first page should show 25 rows, got ' + all.length);
+    assert(all.includes('login'), 'audit log should show login rows');
+    const pager = page.locator('#audit .pager');
+    const prev = pager.locator('button', { hasText: 'Previous' });
+    const next = pager.locator('button', { hasText: 'Next' });
+    const range = async () => (await pager.locator('span').textContent()).trim();
+    assert(await prev.isDisabled(), 'Previous must be disabled on the first page');
+    assert(await next.isEnabled(), 'Next must be enabled when there are more entries');
+    const first = await range();
+    const total = Number(first.match(/of (\d+)/)[1]);
+    assert(/^1–25 of \d+$/.test(first) && total > 25, 'unexpected pager text ' + first);
+    await shot(page, 'audit-page1');
+    await next.click();
+    await page.waitForFunction(() => /^26–/.test(document.querySelector('#audit .pager span').textContent));
+    assert(await prev.isEnabled(), 'Previous must be enabled on the second page');
+    assert((await next.isEnabled()) === (total > 50), 'Next state wrong on page 2 (total ' + total + ')');
+    const page2 = await actions();
+    assert(page2.length === Math.min(25, total - 25), 'second page row count ' + page2.length);
+    // the earliest entries are on the last page: create_test must be in the log somewhere
+    const api = await apiJson('/audit-logs?action=create_test', adminToken);
+    assert(api.total >= 1, 'create_test should be audited');
+    await shot(page, 'audit-page2');
+    await prev.click();
+    await page.waitForFunction(() => /^1–25 /.test(document.querySelector('#audit .pager span').textContent));
+    // filter by action
+    await page.selectOption('#audit-action', 'validate_test');
+    await page.click('#audit-apply');
+    await page.waitForFunction(() => {
+      const rows = [...document.querySelectorAll('#audit-table tbody tr')];
+      return rows.length > 0 && rows.every((tr) => tr.children[2].textContent.trim() === 'validate_test');
+    });
+    const filtered = await actions();
+    assert(filtered.length === 1 && filtered[0] === 'validate_test', 'filter should show exactly the validate_test entry, got ' + filtered.join(','));
+    assert(/^1–1 of 1$/.test(await range()), 'filtered pager text ' + (await range()));
+    assert(await prev.isDisabled() && await next.isDisabled(), 'pager buttons should be disabled for a single page');
+    await shot(page, 'audit-filtered');
+    assert(page.errors.length === 0, 'page errors: ' + page.errors.join('; '));
+    await page.context().close();
+  });
+
+  await step('admin: system scheduler jobs and intel scan with a feed', async () => {
+    const page = await login('admin', 'admin-password');
+    await page.click('nav a[data-nav="admin"]');
+    await page.waitForSelector('#jobs-table tbody tr');
+    const jobs = await page.$$eval('#jobs-table tbody tr', (trs) => trs.map((tr) => tr.children[0].textContent.trim()));
+    // the table shows job names; the API gives each name's id
+    const status = await apiJson('/system/scheduler-status', adminToken);
+    const byId = Object.fromEntries(status.jobs.map((j) => [j.id, j.name]));
+    assert(byId.mitre_sync && byId.intel_scan, 'API should report mitre_sync and intel_scan, got ' + Object.keys(byId).join(','));
+    assert(jobs.length === 2 && jobs.includes(byId.mitre_sync) && jobs.includes(byId.intel_scan), 'scheduler table should list both jobs, got ' + jobs.join(','));
+    await page.locator('#system').scrollIntoViewIfNeeded();
+    await shot(page, 'system');
+    await page.click('#run-intel-scan');
+    const feedRow = page.locator('#system-result table tbody tr');
+    await feedRow.first().waitFor();
+    const rows = await feedRow.evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent.trim())));
+    assert(rows.length === 1, 'expected one scanned feed, got ' + rows.length);
+    assert(rows[0][0].includes('e2e-feed.xml'), 'feed name should be the file path, got ' + rows[0][0]);
+    assert(rows[0][2] === '1' && rows[0][3] === '', `feed should report 1 new item without error, got ${rows[0].join(' | ')}`);
+    const summary = await page.textContent('#system-result p');
+    assert(/1 new items/.test(summary), 'scan summary: ' + summary);
+    // the scheduler table is reloaded after the scan and shows the manual run's status
+    await page.waitForFunction((name) => [...document.querySelectorAll('#jobs-table tbody tr')].some((tr) => tr.children[0].textContent.trim() === name && tr.children[4].textContent.trim() === 'ok'), byId.intel_scan, { timeout: 5_000 });
+    await shot(page, 'intel-scan');
+    assert(page.errors.length === 0, 'page errors: ' + page.errors.join('; '));
+    await page.context().close();
+  });
+
+  await step('lead: intel flag on T1566.001 shows the item and can be marked reviewed', async () => {
+    const page = await login('lead', PASSWORD);
+    await page.goto('/techniques/T1566/001');
+    await page.waitForSelector('article.technique[data-mitre-id="T1566.001"]');
+    assert(await page.locator('article.technique header .badge.review').count() === 1, 'review badge expected');
+    const reason = await page.textContent('.review-box ul');
+    assert(reason.includes(INTEL_TITLE) && reason.includes('T1566.001'), 'review reason should name the intel item, got ' + reason);
+    const intel = await page.textContent('section[aria-labelledby="intel-h"]');
+    assert(intel.includes(INTEL_TITLE), 'intel item should be linked to the technique');
+    await shot(page, 'technique-flagged');
+    await page.click('#mark-reviewed');
+    await page.waitForSelector('#mark-reviewed', { state: 'detached' });
+    await page.waitForSelector('article.technique[data-mitre-id="T1566.001"]');
+    assert(await page.locator('article.technique header .badge.review').count() === 0, 'review badge should be gone');
+    assert(await page.locator('.review-box ul').count() === 0, 'no open review reasons expected');
+    const last = await page.textContent('.review-box');
+    assert(/Last reviewed by lead/.test(last), 'last reviewed note expected, got ' + last);
+    await shot(page, 'technique-reviewed');
+    const t = await apiJson('/techniques/T1566.001', adminToken);
+    assert(t.review_required === false, 'API should report the flag cleared');
+    assert(page.errors.length === 0, 'page errors: ' + page.errors.join('; '));
+    await page.context().close();
+  });
+
+  await step('reject and edit: lead rejects a draft, red edits it back to draft', async () => {
+    const red = await login('red', PASSWORD);
+    await red.goto('/techniques/T1566/001');
+    await red.waitForSelector('#new-test-form');
+    await red.fill('#test-name', 'Macro attachment');
+    await red.fill('#test-procedure', 'open invoice.docm');
+    await red.click('#create-test');
+    await red.waitForURL(/\/tests\/[0-9a-f-]+$/);
+    const draftId = red.url().split('/').pop();
+    await red.waitForSelector('article.test[data-state="draft"]');
+    const lead = await login('lead', PASSWORD);
+    await openTest(lead, draftId);
+    await lead.fill('#validate-comments', 'Missing the payload hash');
+    await lead.click('#reject-test');
+    await lead.waitForSelector('article.test[data-state="rejected"]');
+    assert(await lead.locator('#review-form').count() === 0, 'no review form on a rejected test');
+    await shot(lead, 'test-rejected');
+    await openTest(red, draftId);
+    await red.waitForSelector('article.test[data-state="rejected"]');
+    const facts = await red.textContent('dl.facts');
+    assert(facts.includes('Missing the payload hash') && facts.includes('lead'), 'rejection comments and reviewer expected, got ' + facts);
+    await red.click('#edit-test-form >> xpath=.. >> summary');
+    await red.fill('#edit-tool', 'Office macro kit');
+    await red.fill('#edit-description', 'Payload SHA-256 recorded in evidence');
+    await shot(red, 'test-edit');
+    await red.click('#save-test');
+    await red.waitForSelector('article.test[data-state="draft"]');
+    const facts2 = await red.textContent('dl.facts');
+    assert(facts2.includes('Office macro kit'), 'edited tool should be shown, got ' + facts2);
+    assert((await red.textContent('#test-state')).trim().toLowerCase() === 'draft', 'state badge should be draft');
+    const t = await apiJson('/tests/' + draftId, adminToken);
+    assert(t.state === 'draft' && t.tool_used === 'Office macro kit', `API state ${t.state}, tool ${t.tool_used}`);
+    await shot(red, 'test-edited-draft');
+    for (const p of [red, lead]) assert(p.errors.length === 0, 'page errors: ' + p.errors.join('; '));
+    await red.context().close();
+    await lead.context().close();
   });
 
   await step('session expiry: a bad token returns to login with a message', async () => {

@@ -136,4 +136,8 @@ pub struct Settings {
     /// Cron (6 fields, seconds first) of the threat-intel scan job; empty disables it.
     #[arg(long, env = "AEGIS_INTEL_SCAN_CRON", default_value = "0 0 */6 * * *", global = true)]
     pub intel_scan_cron: String,
+
+    /// Cron (6 fields, seconds first) of the coverage-history snapshot job; empty disables it.
+    #[arg(long, env = "AEGIS_SNAPSHOT_CRON", default_value = "0 30 0 * * *", global = true)]
+    pub snapshot_cron: String,
 }

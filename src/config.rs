@@ -38,6 +38,8 @@ pub struct Config {
     pub intel_feeds: Vec<String>,
     /// `None` when the job is disabled.
     pub intel_scan_cron: Option<String>,
+    /// `None` when the job is disabled.
+    pub snapshot_cron: Option<String>,
     pub intel_timeout: Duration,
     /// Origins allowed cross-origin access; empty: CORS off.
     pub cors_origins: Vec<String>,
@@ -62,9 +64,11 @@ impl Config {
         if let Some(password) = &settings.admin_password {
             crate::service::users::check_password(password).context("AEGIS_ADMIN_PASSWORD is not acceptable")?;
         }
-        for (setting, cron) in
-            [("AEGIS_MITRE_SYNC_CRON", &settings.mitre_sync_cron), ("AEGIS_INTEL_SCAN_CRON", &settings.intel_scan_cron)]
-        {
+        for (setting, cron) in [
+            ("AEGIS_MITRE_SYNC_CRON", &settings.mitre_sync_cron),
+            ("AEGIS_INTEL_SCAN_CRON", &settings.intel_scan_cron),
+            ("AEGIS_SNAPSHOT_CRON", &settings.snapshot_cron),
+        ] {
             if let Some(cron) = non_empty(cron) {
                 crate::scheduler::check_cron(setting, &cron)?;
             }
@@ -89,6 +93,7 @@ impl Config {
                 .map(str::to_owned)
                 .collect(),
             intel_scan_cron: non_empty(&settings.intel_scan_cron),
+            snapshot_cron: non_empty(&settings.snapshot_cron),
             intel_timeout: Duration::from_secs(u64::from(settings.intel_timeout_seconds)),
             cors_origins: settings
                 .cors_origins

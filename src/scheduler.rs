@@ -46,6 +46,7 @@ impl Scheduler {
         vec![
             JobSchedule { job: JobId::MitreSync, cron: state.config.mitre_sync_cron.clone() },
             JobSchedule { job: JobId::IntelScan, cron: state.config.intel_scan_cron.clone() },
+            JobSchedule { job: JobId::CoverageSnapshot, cron: state.config.snapshot_cron.clone() },
         ]
     }
 

@@ -347,7 +347,7 @@ async fn the_scheduler_runs_jobs_on_their_schedules() {
     let status = json_of(app.get("/api/v1/system/scheduler-status", Some(&admin)).await).await;
     assert_eq!(status["running"], true);
     let jobs = status["jobs"].as_array().unwrap();
-    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs.len(), 3, "mitre_sync, intel_scan, coverage_snapshot");
     let sync = &jobs[0];
     assert_eq!((sync["id"].as_str(), sync["name"].as_str()), (Some("mitre_sync"), Some("MITRE ATT&CK Sync")));
     assert_eq!((sync["enabled"].as_bool(), sync["next_run_time"].clone()), (Some(false), Value::Null));

@@ -109,6 +109,7 @@ fn help_lists_every_setting() {
         "AEGIS_MITRE_SYNC_CRON",
         "AEGIS_INTEL_FEEDS",
         "AEGIS_INTEL_SCAN_CRON",
+        "AEGIS_SNAPSHOT_CRON",
     ] {
         assert!(help.contains(variable), "--help names {variable}");
     }

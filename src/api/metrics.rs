@@ -1,14 +1,20 @@
 //! `/metrics`: detection coverage overall and by tactic.
 
 use poem::web::Data;
+use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
 use crate::api::ApiTags;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
-use crate::error::ApiError;
-use crate::service::metrics;
+use crate::error::{ApiError, AppError};
+use crate::service::metrics::StatusCounts;
+use crate::service::{history, metrics};
+use crate::time::{self, DayBound};
+
+/// How far back the history goes when `from` is not given.
+const DEFAULT_HISTORY_DAYS: i64 = 90;
 
 pub struct MetricsApi;
 
@@ -54,6 +60,84 @@ pub struct TacticMetricsOut {
     pub not_evaluated: u64,
     pub in_progress: u64,
     pub coverage_percentage: f64,
+}
+
+/// One tactic's counts in a history point.
+#[derive(Debug, Object)]
+pub struct HistoryTacticOut {
+    /// The tactic's shortname, e.g. `execution`.
+    pub tactic: String,
+    pub total: u64,
+    pub validated: u64,
+    pub partial: u64,
+    pub not_covered: u64,
+    pub in_progress: u64,
+    pub not_evaluated: u64,
+    pub coverage_percentage: f64,
+}
+
+/// One coverage snapshot.
+#[derive(Debug, Object)]
+pub struct HistoryPointOut {
+    pub taken_at: String,
+    /// `scheduled` (the daily job), `manual` (a user ran the job) or `status_change` (a test verdict
+    /// or deletion changed a technique's status).
+    pub reason: String,
+    pub total: u64,
+    pub validated: u64,
+    pub partial: u64,
+    pub not_covered: u64,
+    pub in_progress: u64,
+    pub not_evaluated: u64,
+    pub coverage_percentage: f64,
+    /// Every tactic in matrix order.
+    pub by_tactic: Vec<HistoryTacticOut>,
+}
+
+/// The coverage snapshots taken in `[from, to]`, oldest first.
+#[derive(Debug, Object)]
+pub struct HistoryOut {
+    pub from: String,
+    pub to: String,
+    pub points: Vec<HistoryPointOut>,
+}
+
+fn tactic_out(tactic: String, c: StatusCounts) -> HistoryTacticOut {
+    HistoryTacticOut {
+        tactic,
+        total: c.total,
+        validated: c.validated,
+        partial: c.partial,
+        not_covered: c.not_covered,
+        in_progress: c.in_progress,
+        not_evaluated: c.not_evaluated,
+        coverage_percentage: c.coverage_percentage,
+    }
+}
+
+fn point_out(point: history::Point) -> HistoryPointOut {
+    let c = point.counts;
+    HistoryPointOut {
+        taken_at: point.taken_at,
+        reason: point.reason,
+        total: c.total,
+        validated: c.validated,
+        partial: c.partial,
+        not_covered: c.not_covered,
+        in_progress: c.in_progress,
+        not_evaluated: c.not_evaluated,
+        coverage_percentage: c.coverage_percentage,
+        by_tactic: point.by_tactic.into_iter().map(|t| tactic_out(t.tactic, t.counts)).collect(),
+    }
+}
+
+fn bound(name: &str, value: Option<String>, bound: DayBound) -> Result<Option<String>, AppError> {
+    value
+        .map(|value| {
+            time::parse_filter(&value, bound)
+                .ok_or_else(|| AppError::validation(format!("{name} '{value}' is not a date or an RFC 3339 date-time")))
+        })
+        .transpose()
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Metrics")]
@@ -104,5 +188,35 @@ impl MetricsApi {
                 })
                 .collect(),
         ))
+    }
+
+    /// Coverage history
+    ///
+    /// The coverage snapshots taken between `from` and `to` (dates, which cover the whole day, or
+    /// RFC 3339 date-times; default: the last 90 days up to now), oldest first, each with the
+    /// summary counts and the counts by tactic.
+    #[oai(path = "/metrics/history", method = "get")]
+    async fn history(
+        &self,
+        auth: BearerAuth,
+        state: Data<&AppState>,
+        from: Query<Option<String>>,
+        to: Query<Option<String>>,
+    ) -> Result<Json<HistoryOut>, ApiError> {
+        auth.0.require(Permission::Read)?;
+        let to = bound("to", to.0, DayBound::End)?.unwrap_or_else(time::now);
+        let from = match bound("from", from.0, DayBound::Start)? {
+            Some(from) => from,
+            None => {
+                let to_at = chrono::DateTime::parse_from_rfc3339(&to)
+                    .map_err(|err| AppError::Internal(anyhow::anyhow!("stored-format time: {err}")))?;
+                time::format(to_at.with_timezone(&chrono::Utc) - chrono::Duration::days(DEFAULT_HISTORY_DAYS))
+            }
+        };
+        if from > to {
+            return Err(AppError::validation(format!("from '{from}' is after to '{to}'")).into());
+        }
+        let points = history::series(&state.db, from.clone(), to.clone()).await?;
+        Ok(Json(HistoryOut { from, to, points: points.into_iter().map(point_out).collect() }))
     }
 }

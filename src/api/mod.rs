@@ -1,10 +1,12 @@
 //! The REST API under `/api/v1`: one `#[OpenApi]` impl per resource, thin handlers over services.
 
+pub mod atomics;
 pub mod audit;
 pub mod auth;
 pub mod bundle_upload;
 pub mod evidence;
 pub mod evidence_upload;
+pub mod export;
 pub mod intel;
 pub mod metrics;
 pub mod multipart;
@@ -30,6 +32,10 @@ pub enum ApiTags {
     Metrics,
     /// Threat-intel feeds and the items that name techniques.
     Intel,
+    /// ATT&CK Navigator layers, CSV and the printable report.
+    Export,
+    /// The Atomic Red Team procedure library.
+    Atomics,
     /// Accounts and roles (admin only).
     Users,
     /// The append-only record of every change and login (admin only).
@@ -45,6 +51,8 @@ pub type Apis = (
     evidence::EvidenceApi,
     metrics::MetricsApi,
     intel::IntelApi,
+    export::ExportApi,
+    atomics::AtomicsApi,
     users::UsersApi,
     audit::AuditApi,
     system::SystemApi,
@@ -59,6 +67,8 @@ pub fn service() -> OpenApiService<Apis, ()> {
             evidence::EvidenceApi,
             metrics::MetricsApi,
             intel::IntelApi,
+            export::ExportApi,
+            atomics::AtomicsApi,
             users::UsersApi,
             audit::AuditApi,
             system::SystemApi,

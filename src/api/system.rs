@@ -262,7 +262,7 @@ impl SystemApi {
 
     /// Run a job now
     ///
-    /// `mitre_sync` or `intel_scan`, as the scheduler would; 409 while it is running.
+    /// `mitre_sync`, `intel_scan` or `coverage_snapshot`, as the scheduler would; 409 while it is running.
     #[oai(path = "/system/jobs/:id/run", method = "post")]
     async fn run_job(
         &self,

@@ -13,7 +13,8 @@ use crate::api::text::Text;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
 use crate::db::tests::TestRow;
-use crate::error::{ApiError, documented::*};
+use crate::error::{ApiError, AppError, documented::*};
+use crate::service::atomics;
 use crate::service::evidence::{self, Upload};
 use crate::service::tests::{self, NewTest, TestChanges, TestDetail, TestQuery, TestResult, TestState, Verdict};
 
@@ -113,26 +114,36 @@ fn detail_out(state: &AppState, detail: TestDetail) -> TestDetailOut {
 pub struct CreateTestRequest {
     /// The technique's uuid (`id` in `/techniques`).
     pub technique_id: Uuid,
-    pub name: Text,
+    /// Required unless `atomic_guid` is given.
+    #[oai(nullable)]
+    pub name: Option<Text>,
     #[oai(nullable)]
     pub description: Option<Text>,
-    /// One of the technique's platforms, or any ATT&CK platform (any case).
-    pub platform: Text,
+    /// One of the technique's platforms, or any ATT&CK platform (any case). Required unless
+    /// `atomic_guid` is given (its first supported platform).
+    #[oai(nullable)]
+    pub platform: Option<Text>,
     #[oai(nullable)]
     pub procedure_text: Option<Text>,
     #[oai(nullable)]
     pub tool_used: Option<Text>,
+    /// An imported Atomic Red Team test (`guid` in `/techniques/{mitre_id}/atomics`): fills the
+    /// fields left out from it (name, description, procedure with argument defaults, platform,
+    /// `tool_used: "Atomic Red Team"`).
+    #[oai(nullable)]
+    pub atomic_guid: Option<Uuid>,
 }
 
 impl poem_openapi::types::Example for CreateTestRequest {
     fn example() -> Self {
         CreateTestRequest {
             technique_id: Uuid::nil(),
-            name: "My Test".into(),
+            name: Some("My Test".into()),
             description: Some("Test description".into()),
-            platform: "windows".into(),
+            platform: Some("windows".into()),
             procedure_text: Some("Step by step...".into()),
             tool_used: Some("Atomic Red Team".into()),
+            atomic_guid: None,
         }
     }
 }
@@ -239,13 +250,26 @@ impl TestsApi {
     ) -> Result<CreatedTest, ApiError<{ AUTHED | NOT_FOUND | BODY }>> {
         auth.0.require(Permission::CreateTest)?;
         let Json(body) = body;
+        let prefill = match body.atomic_guid {
+            Some(guid) => Some(atomics::prefill(&state.db, &guid.to_string()).await?),
+            None => None,
+        };
+        // A field the request leaves out (or empty) comes from the atomic, when one is given.
+        let has_atomic = prefill.is_some();
+        let given = |value: Option<Text>| value.map(Text::into_inner).filter(|v| !has_atomic || !v.trim().is_empty());
+        let name = given(body.name)
+            .or_else(|| prefill.as_ref().map(|p| p.name.clone()))
+            .ok_or_else(|| AppError::validation("name is required (or give atomic_guid)"))?;
+        let platform = given(body.platform)
+            .or_else(|| prefill.as_ref().and_then(|p| p.platform.clone()))
+            .ok_or_else(|| AppError::validation("platform is required (or give atomic_guid)"))?;
         let new = NewTest {
             technique_id: body.technique_id.to_string(),
-            name: body.name.into(),
-            description: body.description.map(Text::into_inner),
-            platform: body.platform.into(),
-            procedure_text: body.procedure_text.map(Text::into_inner),
-            tool_used: body.tool_used.map(Text::into_inner),
+            name,
+            description: given(body.description).or_else(|| prefill.as_ref().map(|p| p.description.clone())),
+            platform,
+            procedure_text: given(body.procedure_text).or_else(|| prefill.as_ref().map(|p| p.procedure_text.clone())),
+            tool_used: given(body.tool_used).or_else(|| prefill.as_ref().map(|p| p.tool_used.clone())),
         };
         let detail = tests::create(&state.db, &auth.0, new).await?;
         Ok(CreatedTest::Created(Json(detail_out(&state, detail))))

@@ -10,6 +10,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "catalogue", include_str!("migrations/0002_catalogue.sql")),
     (3, "tests_evidence", include_str!("migrations/0003_tests_evidence.sql")),
     (4, "scheduler_intel", include_str!("migrations/0004_scheduler_intel.sql")),
+    (5, "history", include_str!("migrations/0005_history.sql")),
+    (6, "atomics", include_str!("migrations/0006_atomics.sql")),
 ];
 
 pub fn latest_version() -> i64 {

@@ -29,6 +29,7 @@ pub enum AuditAction {
     SyncMitre,
     IntelScan,
     UpdateIntelFeeds,
+    ImportAtomics,
 }
 
 impl AuditAction {
@@ -51,6 +52,7 @@ impl AuditAction {
             AuditAction::SyncMitre => "sync_mitre",
             AuditAction::IntelScan => "intel_scan",
             AuditAction::UpdateIntelFeeds => "update_intel_feeds",
+            AuditAction::ImportAtomics => "import_atomics",
         }
     }
 }

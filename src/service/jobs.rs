@@ -10,6 +10,7 @@ use crate::app::AppState;
 use crate::db::jobs::{self as sql, JobRunRow};
 use crate::error::AppError;
 use crate::service::audit::Actor;
+use crate::service::history::{self, Reason};
 use crate::service::intel::{self, ScanReport};
 use crate::service::sync::{self, BundleOrigin, SyncReport};
 use crate::time;
@@ -19,15 +20,17 @@ use crate::time;
 pub enum JobId {
     MitreSync,
     IntelScan,
+    CoverageSnapshot,
 }
 
 impl JobId {
-    pub const ALL: [JobId; 2] = [JobId::MitreSync, JobId::IntelScan];
+    pub const ALL: [JobId; 3] = [JobId::MitreSync, JobId::IntelScan, JobId::CoverageSnapshot];
 
     pub fn as_str(self) -> &'static str {
         match self {
             JobId::MitreSync => "mitre_sync",
             JobId::IntelScan => "intel_scan",
+            JobId::CoverageSnapshot => "coverage_snapshot",
         }
     }
 
@@ -35,6 +38,7 @@ impl JobId {
         match self {
             JobId::MitreSync => "MITRE ATT&CK Sync",
             JobId::IntelScan => "Threat Intel Scan",
+            JobId::CoverageSnapshot => "Coverage Snapshot",
         }
     }
 }
@@ -44,6 +48,7 @@ impl JobId {
 pub struct JobLocks {
     mitre_sync: Arc<Mutex<()>>,
     intel_scan: Arc<Mutex<()>>,
+    coverage_snapshot: Arc<Mutex<()>>,
 }
 
 impl JobLocks {
@@ -51,6 +56,7 @@ impl JobLocks {
         match job {
             JobId::MitreSync => &self.mitre_sync,
             JobId::IntelScan => &self.intel_scan,
+            JobId::CoverageSnapshot => &self.coverage_snapshot,
         }
     }
 }
@@ -58,6 +64,8 @@ impl JobLocks {
 pub enum JobOutput {
     Sync(SyncReport),
     Scan(ScanReport),
+    /// The reason the snapshot was recorded with.
+    Snapshot(Reason),
 }
 
 /// Runs `job` now unless it is running already (409). `bundle` overrides the sync's source.
@@ -92,6 +100,14 @@ pub async fn run(
             sync::sync(&state.db, actor, origin).await.map(JobOutput::Sync)
         }
         JobId::IntelScan => intel::scan(&state.db, actor, state.config.intel_timeout).await.map(JobOutput::Scan),
+        JobId::CoverageSnapshot => {
+            // The scheduler's runs are `scheduled`; a user's trigger is `manual`.
+            let reason = match &actor {
+                Actor::System(_) => Reason::Scheduled,
+                Actor::User { .. } => Reason::Manual,
+            };
+            history::snapshot(&state.db, reason).await.map(|_| JobOutput::Snapshot(reason))
+        }
     };
     let (outcome, message) = match &output {
         Ok(JobOutput::Sync(report)) => ("ok", report.summary()),
@@ -103,6 +119,7 @@ pub async fn run(
             }
             ("ok", message)
         }
+        Ok(JobOutput::Snapshot(reason)) => ("ok", format!("{} coverage snapshot taken", reason.as_str())),
         Err(AppError::Internal(_)) => ("failed", "internal error (see the server log)".to_owned()),
         Err(err) => ("failed", err.to_string()),
     };
@@ -115,7 +132,7 @@ pub async fn run(
 pub async fn run_sync(state: &AppState, actor: Actor, bundle: Option<BundleOrigin>) -> Result<SyncReport, AppError> {
     match run(state, JobId::MitreSync, actor, bundle).await? {
         JobOutput::Sync(report) => Ok(report),
-        JobOutput::Scan(_) => Err(AppError::Internal(anyhow::anyhow!("the sync job reported a scan"))),
+        _ => Err(AppError::Internal(anyhow::anyhow!("the sync job reported another job's output"))),
     }
 }
 
@@ -123,7 +140,7 @@ pub async fn run_sync(state: &AppState, actor: Actor, bundle: Option<BundleOrigi
 pub async fn run_scan(state: &AppState, actor: Actor) -> Result<ScanReport, AppError> {
     match run(state, JobId::IntelScan, actor, None).await? {
         JobOutput::Scan(report) => Ok(report),
-        JobOutput::Sync(_) => Err(AppError::Internal(anyhow::anyhow!("the scan job reported a sync"))),
+        _ => Err(AppError::Internal(anyhow::anyhow!("the scan job reported another job's output"))),
     }
 }
 

@@ -19,7 +19,8 @@ pub struct StatusCounts {
 }
 
 impl StatusCounts {
-    fn from_map(counts: &HashMap<CoverageStatus, u64>) -> StatusCounts {
+    /// Totals and the coverage percentage from counts by status.
+    pub fn from_map(counts: &HashMap<CoverageStatus, u64>) -> StatusCounts {
         let count = |status| counts.get(&status).copied().unwrap_or(0);
         let mut result = StatusCounts {
             validated: count(CoverageStatus::Validated),

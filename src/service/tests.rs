@@ -3,6 +3,7 @@
 //! transaction.
 
 use poem_openapi::Enum;
+use rusqlite::OptionalExtension;
 use serde_json::json;
 
 use crate::auth::{CurrentUser, Permission};
@@ -11,7 +12,7 @@ use crate::db::{Db, catalogue};
 use crate::error::AppError;
 use crate::evidence::store::BlobStore;
 use crate::service::audit::{self, Actor, AuditAction, AuditEvent, entity};
-use crate::service::coverage;
+use crate::service::{coverage, history};
 use crate::time;
 
 pub const MAX_NAME_CHARS: usize = 200;
@@ -134,10 +135,23 @@ fn not_found(id: &str) -> AppError {
 }
 
 /// Recomputes the technique's status from its tests (the roll-up), in the caller's transaction.
-fn recompute_status(tx: &rusqlite::Connection, technique_id: &str) -> Result<(), AppError> {
+/// Returns whether its `status_global` changed.
+fn recompute_status(tx: &rusqlite::Connection, technique_id: &str) -> Result<bool, AppError> {
+    let before: Option<String> = tx
+        .query_row("SELECT status_global FROM techniques WHERE id = ?1", [technique_id], |row| row.get(0))
+        .optional()?;
     let tally = sql::tally(tx, technique_id)?;
     let status = coverage::roll_up(tally);
-    sql::set_technique_rollup(tx, technique_id, status.as_str(), tally.total as i64)
+    sql::set_technique_rollup(tx, technique_id, status.as_str(), tally.total as i64)?;
+    Ok(before.as_deref() != Some(status.as_str()))
+}
+
+/// [`recompute_status`], then a coverage-history snapshot in the same transaction when the status changed.
+fn recompute_status_and_snapshot(tx: &rusqlite::Connection, technique_id: &str) -> Result<(), AppError> {
+    if recompute_status(tx, technique_id)? {
+        history::take_snapshot(tx, history::Reason::StatusChange)?;
+    }
+    Ok(())
 }
 
 fn load_detail(conn: &rusqlite::Connection, id: &str) -> Result<TestDetail, AppError> {
@@ -341,7 +355,7 @@ pub async fn delete(db: &Db, store: &BlobStore, user: &CurrentUser, id: &str) ->
         let test = load_for_change(tx, &user_id, may_any, may_own, &id)?;
         let evidence = sql::evidence_of_test(tx, &id)?;
         sql::delete(tx, &id)?;
-        recompute_status(tx, &test.technique_id)?;
+        recompute_status_and_snapshot(tx, &test.technique_id)?;
         record(tx, &actor, AuditAction::DeleteTest, &test, json!({ "evidence_removed": evidence.len() }))?;
         Ok(evidence.into_iter().map(|e| e.sha256).collect())
     })
@@ -388,7 +402,7 @@ pub async fn judge(db: &Db, user: &CurrentUser, id: &str, verdict: Verdict) -> R
         };
         test.updated_at = now;
         sql::update(tx, &test)?;
-        recompute_status(tx, &test.technique_id)?;
+        recompute_status_and_snapshot(tx, &test.technique_id)?;
         record(tx, &actor, action, &test, details)?;
         load_detail(tx, &id)
     })

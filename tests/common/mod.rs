@@ -51,6 +51,7 @@ pub fn default_settings(data_dir: PathBuf) -> Settings {
         mitre_sync_cron: String::new(),
         intel_feeds: String::new(),
         intel_scan_cron: String::new(),
+        snapshot_cron: String::new(),
         intel_timeout_seconds: 30,
         cors_origins: String::new(),
     }

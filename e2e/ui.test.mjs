@@ -199,6 +199,54 @@ try {
     await page.context().close();
   });
 
+  await step('lead: dashboard history shows the validation; exports download', async () => {
+    const page = await login('lead', PASSWORD);
+    await page.click('nav a[data-nav="dashboard"]');
+    await page.waitForSelector('#history');
+    const rows = await page.locator('#history tbody tr').count();
+    assert(rows >= 1, 'the validation that changed a status is a point of the history, got ' + rows);
+    for (const [id, name] of [['#export-layer', 'aegis-navigator-layer.json'], ['#export-csv', 'aegis-coverage.csv'], ['#export-report', 'aegis-coverage-report.html']]) {
+      const [file] = await Promise.all([page.waitForEvent('download'), page.click(id)]);
+      assert(file.suggestedFilename() === name, 'download name ' + file.suggestedFilename());
+      const path = await file.path();
+      const text = (await import('node:fs')).readFileSync(path, 'utf8');
+      if (name.endsWith('.json')) assert(JSON.parse(text).versions.layer === '4.5', 'a Navigator layer');
+      if (name.endsWith('.csv')) assert(text.startsWith('mitre_id,name,tactics'), 'the CSV header');
+      if (name.endsWith('.html')) assert(text.includes('<html') && text.includes('T1059.001'), 'the report');
+    }
+    await shot(page, 'dashboard-history-exports');
+    assert(page.errors.length === 0, 'page errors: ' + page.errors.join('; '));
+    await page.context().close();
+  });
+
+  await step('admin: import an Atomic Red Team technique file on the System page', async () => {
+    const yamlPath = join(dataDir, 'T1059.001.yaml');
+    writeFileSync(yamlPath, [
+      'attack_technique: T1059.001',
+      'display_name: PowerShell',
+      'atomic_tests:',
+      '- name: Download cradle',
+      '  auto_generated_guid: 11111111-2222-3333-4444-555555555555',
+      '  description: Runs an encoded command.',
+      '  supported_platforms: [windows]',
+      '  executor:',
+      '    name: powershell',
+      '    command: powershell -enc AAAA',
+      ''].join('\n'));
+    const page = await login('admin', 'admin-password');
+    await page.click('nav a[data-nav="admin"]');
+    await page.waitForSelector('#atomics-file', { state: 'attached' });
+    await page.setInputFiles('#atomics-file', yamlPath);
+    await page.click('#import-atomics');
+    await page.waitForSelector('#atomics-result');
+    const text = await page.textContent('#atomics-result');
+    assert(text.includes('1 new'), 'import result: ' + text);
+    await page.locator('#atomics-result').scrollIntoViewIfNeeded();
+    await shot(page, 'atomics-import');
+    assert(page.errors.length === 0, 'page errors: ' + page.errors.join('; '));
+    await page.context().close();
+  });
+
   await step('viewer: no create, validate or admin controls', async () => {
     const page = await login('viewer', PASSWORD);
     assert(await page.locator('nav a[data-nav="admin"]').count() === 0, 'viewer must not see Admin');

@@ -126,6 +126,19 @@ async function renderSystem(box) {
       await loadSched();
     } finally { bundleProg.hidden = true; }
   }) }, 'Upload and sync');
+  const atomics = h('input', { type: 'file', id: 'atomics-file', accept: '.gz,.tgz,.zip,.yaml,.yml' });
+  const atomicsProg = h('progress', { max: 100, value: 0, hidden: true, 'aria-label': 'Atomic Red Team upload progress' });
+  const atomicsBtn = h('button', { type: 'button', class: 'secondary', id: 'import-atomics', onclick: () => busy(atomicsBtn, async () => {
+    const f = atomics.files[0];
+    if (!f) { showError('Choose an atomics archive or YAML file first.'); return; }
+    atomicsProg.hidden = false;
+    try {
+      const r = await upload('/import/atomic-red-team', f, (d, t) => { atomicsProg.value = Math.round((d / t) * 100); });
+      clear(result).append(h('p', { id: 'atomics-result' },
+        `Atomic Red Team: ${r.imported} new, ${r.updated} updated, ${r.unchanged} unchanged atomic tests over ${r.techniques} techniques.`),
+      r.errors.length ? h('ul', { class: 'plain' }, r.errors.map((e) => h('li', null, `${e.file}: ${e.error}`))) : '');
+    } finally { atomicsProg.hidden = true; }
+  }) }, 'Import atomics');
   const scanBtn = h('button', { type: 'button', id: 'run-intel-scan', onclick: () => busy(scanBtn, async () => {
     result.textContent = 'Scanning feeds…';
     const r = await api('POST', '/system/run-intel-scan');
@@ -138,6 +151,7 @@ async function renderSystem(box) {
   clear(box).append(h('h2', { id: 'sys-h' }, 'System'), sched,
     h('div', { class: 'actions' }, syncBtn, scanBtn),
     h('div', { class: 'card inline-form' }, field('ATT&CK bundle (.json or .json.gz)', bundle), uploadBtn, bundleProg),
+    h('div', { class: 'card inline-form' }, field('Atomic Red Team (.tar.gz, .zip or a technique .yaml)', atomics), atomicsBtn, atomicsProg),
     result);
   await loadSched();
 }

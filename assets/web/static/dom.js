@@ -162,3 +162,17 @@ export function select(name, options, value, attrs = {}) {
 /** App URL of a technique. Sub-technique ids contain a dot, which the server would take for a
  * file name on a full page load, so T1059.001 lives at /techniques/T1059/001. */
 export const techHref = (mitreId) => '/techniques/' + String(mitreId).split('.').map(encodeURIComponent).join('/');
+
+/** Fetches an authenticated file and hands it to the browser as a download (a bearer token cannot ride on a plain link). */
+export async function download(path, filename) {
+  const headers = session.token ? { Authorization: 'Bearer ' + session.token } : {};
+  const res = await fetch('/api/v1' + path, { headers });
+  if (res.status === 401) { const err = await errorFrom(res); onUnauthorized(err); throw err; }
+  if (!res.ok) throw await errorFrom(res);
+  const url = URL.createObjectURL(await res.blob());
+  const a = h('a', { href: url, download: filename, hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}

@@ -5,12 +5,14 @@
 
 mod common;
 
+use common::binary::{Server, aegis};
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use common::TestApp;
@@ -19,7 +21,6 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_aegis");
 const ADMIN_PASSWORD: &str = "admin-password-for-backups";
 const JWT_SECRET: &str = "a-jwt-secret-for-the-backup-and-verify-tests";
 
@@ -61,20 +62,6 @@ impl XorShift {
 
 // ----- the binary -------------------------------------------------------------------------------
 
-/// `aegis` over `data_dir`, with no outside traffic and no scheduled jobs.
-fn aegis(data_dir: &Path) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .env("AEGIS_DATA_DIR", data_dir)
-        .env("AEGIS_MITRE_SOURCE", "")
-        .env("AEGIS_INTEL_FEEDS", "")
-        .env("AEGIS_MITRE_SYNC_CRON", "")
-        .env("AEGIS_INTEL_SCAN_CRON", "");
-    command
-}
-
 /// Runs a command to its end: (success, stdout + stderr).
 fn run(mut command: Command) -> (bool, String) {
     let output = command.stdin(Stdio::null()).output().unwrap();
@@ -95,44 +82,9 @@ fn backup(data_dir: &Path, destination: &Path) -> (bool, String) {
 }
 
 /// Kills the server however the test ends.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts `aegis serve` over `data_dir` (the mini ATT&CK bundle as its source) and reads its address.
+/// The server with this test's credentials.
 fn start_server(data_dir: &Path, bundle: &Path) -> Server {
-    let mut command = aegis(data_dir);
-    command
-        .env("AEGIS_BIND", "127.0.0.1:0")
-        .env("AEGIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-        .env("AEGIS_JWT_SECRET", JWT_SECRET)
-        .env("AEGIS_MITRE_SOURCE", bundle);
-    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (lines_tx, lines) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut server = Server { child, base: String::new() };
-    loop {
-        let line = lines.recv_timeout(Duration::from_secs(60)).expect("the server prints its address");
-        if let Some(rest) = line.split("listening on ").nth(1) {
-            server.base = rest.split_whitespace().next().unwrap().to_owned();
-            return server;
-        }
-    }
+    Server::start(data_dir, ADMIN_PASSWORD, JWT_SECRET, bundle)
 }
 
 fn client() -> reqwest::Client {

@@ -10,12 +10,12 @@
 
 mod common;
 
+use common::binary::{Server, aegis};
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::StatusCode;
@@ -24,7 +24,6 @@ use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_aegis");
 const ADMIN_PASSWORD: &str = "admin-password-for-crash-tests";
 const JWT_SECRET: &str = "a-jwt-secret-for-the-crash-safety-test";
 const ROUNDS: u64 = 30;
@@ -71,74 +70,9 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 // ----- the server -------------------------------------------------------------------------------
 
-fn aegis(data_dir: &Path) -> Command {
-    let mut command = Command::new(BINARY);
-    command
-        .env_clear()
-        .env("RUST_LOG", "warn")
-        .env("AEGIS_DATA_DIR", data_dir)
-        .env("AEGIS_MITRE_SOURCE", "")
-        .env("AEGIS_INTEL_FEEDS", "")
-        .env("AEGIS_MITRE_SYNC_CRON", "")
-        .env("AEGIS_INTEL_SCAN_CRON", "");
-    command
-}
-
-/// Kills the server however the test ends.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn start(data_dir: &Path, bundle: &Path) -> Server {
-        let mut command = aegis(data_dir);
-        command
-            .env("AEGIS_BIND", "127.0.0.1:0")
-            .env("AEGIS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("AEGIS_JWT_SECRET", JWT_SECRET)
-            .env("AEGIS_MITRE_SOURCE", bundle);
-        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (lines_tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines_tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let mut server = Server { child, base: String::new() };
-        loop {
-            let line = lines.recv_timeout(Duration::from_secs(60)).expect("the server prints its address");
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                server.base = rest.split_whitespace().next().unwrap().to_owned();
-                return server;
-            }
-        }
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
-        let status = Command::new("kill").args(["-KILL", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success(), "kill -KILL");
-        let exit = self.child.wait().unwrap();
-        assert!(!exit.success(), "killed: {exit:?}");
-    }
-
-    /// SIGTERM, and wait for a clean exit.
-    fn stop(mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success(), "kill -TERM");
-        assert!(self.child.wait().unwrap().success(), "a clean stop on SIGTERM");
-    }
+/// The server with this test's credentials.
+fn start_server(data_dir: &Path, bundle: &Path) -> Server {
+    Server::start(data_dir, ADMIN_PASSWORD, JWT_SECRET, bundle)
 }
 
 // ----- what the client saw ----------------------------------------------------------------------
@@ -631,7 +565,7 @@ async fn killed_at_random_moments_the_data_dir_stays_whole() {
     let mut temp_left_by_kills = 0;
 
     for round in 0..=ROUNDS {
-        let server = Server::start(&data, &bundle);
+        let server = start_server(&data, &bundle);
         let figures = check_after_restart(&data, &mut ledger.lock().unwrap(), &mut hashed);
         let new_orphans = figures.orphans.difference(&orphans_seen).count();
         orphans_seen.extend(figures.orphans.iter().cloned());

@@ -1,14 +1,13 @@
 //! Atomic Red Team: importing the procedure library (`POST /import/atomic-red-team`) and listing
 //! a technique's atomics (`GET /techniques/{mitre_id}/atomics`).
 
-use poem::web::{Data, Multipart};
-use poem::{FromRequest, Request, RequestBody};
+use poem::web::Data;
+use poem::{Request, RequestBody};
 use poem_openapi::param::Path;
 use poem_openapi::payload::{Json, Payload};
 use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
 use poem_openapi::types::multipart::Upload;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions, Object, OpenApi};
-use tokio::io::AsyncReadExt;
 
 use crate::api::{ApiTags, multipart};
 use crate::app::AppState;
@@ -63,23 +62,8 @@ impl<'a> ApiExtractor<'a> for AtomicsUpload {
             ))
             .into());
         }
-        let mut form = <Multipart as FromRequest>::from_request(request, body).await?;
-        let field = multipart::find_field(&mut form, "file")
-            .await
-            .map_err(ApiError::<0>::from)?
-            .ok_or_else(|| ApiError::<0>::from(AppError::validation("the multipart body has no 'file' field")))?;
-        let file_name = field.file_name().map(str::to_owned);
-        let mut bytes = Vec::new();
-        field
-            .into_async_read()
-            .take(MAX_UPLOAD_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|err| ApiError::<0>::from(AppError::validation(format!("reading the upload: {err}"))))?;
-        if bytes.len() as u64 > MAX_UPLOAD_BYTES {
-            let detail = format!("the upload is larger than {} MiB", MAX_UPLOAD_BYTES / 1024 / 1024);
-            return Err(ApiError::<0>::from(AppError::PayloadTooLarge(detail)).into());
-        }
+        let (file_name, bytes) =
+            multipart::read_file(request, body, MAX_UPLOAD_BYTES, "the upload").await.map_err(ApiError::<0>::from)?;
         Ok(AtomicsUpload { file_name, bytes })
     }
 }

@@ -1,17 +1,15 @@
 //! The optional multipart `file` of `POST /system/sync-mitre`: read while counting bytes, so an
 //! oversized upload is refused as it arrives rather than spooled to disk first.
 
-use poem::web::Multipart;
-use poem::{FromRequest, Request, RequestBody};
+use poem::{Request, RequestBody};
 use poem_openapi::payload::Payload;
 use poem_openapi::registry::{MetaMediaType, MetaRequest, Registry};
 use poem_openapi::types::multipart::Upload;
 use poem_openapi::{ApiExtractor, ApiExtractorType, ExtractParamOptions};
-use tokio::io::AsyncReadExt;
 
 use crate::api::multipart;
 use crate::attack::source::MAX_SOURCE_BYTES;
-use crate::error::{ApiError, AppError};
+use crate::error::ApiError;
 
 /// Documents the form; the extractor below does the reading.
 #[derive(poem_openapi::Multipart)]
@@ -54,22 +52,8 @@ impl<'a> ApiExtractor<'a> for OptionalBundleUpload {
         if !multipart::is_multipart_form(request) {
             return Ok(OptionalBundleUpload(None));
         }
-        let mut form = <Multipart as FromRequest>::from_request(request, body).await?;
-        let field = multipart::find_field(&mut form, "file")
-            .await
-            .map_err(ApiError::<0>::from)?
-            .ok_or_else(|| ApiError::<0>::from(AppError::validation("the multipart body has no 'file' field")))?;
-        let mut bytes = Vec::new();
-        field
-            .into_async_read()
-            .take(MAX_SOURCE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|err| ApiError::<0>::from(AppError::validation(format!("reading the upload: {err}"))))?;
-        if bytes.len() as u64 > MAX_SOURCE_BYTES {
-            let detail = format!("the bundle is larger than {} MiB", MAX_SOURCE_BYTES / 1024 / 1024);
-            return Err(ApiError::<0>::from(AppError::PayloadTooLarge(detail)).into());
-        }
+        let (_, bytes) =
+            multipart::read_file(request, body, MAX_SOURCE_BYTES, "the bundle").await.map_err(ApiError::<0>::from)?;
         Ok(OptionalBundleUpload(Some(bytes)))
     }
 }

@@ -38,3 +38,31 @@ pub async fn find_field(multipart: &mut Multipart, name: &str) -> Result<Option<
     }
     Ok(None)
 }
+
+/// A multipart body's `file` field read whole, refused as soon as it passes `max_bytes`
+/// (`what` names it in that message): (the client's file name, the bytes).
+pub async fn read_file(
+    request: &Request,
+    body: &mut poem::RequestBody,
+    max_bytes: u64,
+    what: &str,
+) -> Result<(Option<String>, Vec<u8>), AppError> {
+    let mut form = <Multipart as poem::FromRequest>::from_request(request, body)
+        .await
+        .map_err(|err| AppError::validation(format!("malformed multipart body: {err}")))?;
+    let field = find_field(&mut form, "file")
+        .await?
+        .ok_or_else(|| AppError::validation("the multipart body has no 'file' field"))?;
+    let file_name = field.file_name().map(str::to_owned);
+    let mut bytes = Vec::new();
+    field
+        .into_async_read()
+        .take(max_bytes + 1)
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|err| AppError::validation(format!("reading the upload: {err}")))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(AppError::PayloadTooLarge(format!("{what} is larger than {} MiB", max_bytes / 1024 / 1024)));
+    }
+    Ok((file_name, bytes))
+}

@@ -43,6 +43,8 @@ pub struct AppState {
     pub scheduler: Arc<OnceLock<Scheduler>>,
     pub evidence: BlobStore,
     pub downloads: Arc<DownloadTokens>,
+    /// The technique list and metrics, rendered once per catalogue version.
+    pub views: Arc<api::prepared::CatalogueViews>,
 }
 
 /// What first start produced that the operator must see once.
@@ -125,6 +127,7 @@ pub fn open_state(config: Config) -> anyhow::Result<AppState> {
         scheduler: Arc::new(OnceLock::new()),
         evidence,
         downloads: Arc::new(downloads),
+        views: Arc::default(),
     })
 }
 

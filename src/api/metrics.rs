@@ -5,12 +5,17 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
+use std::sync::Arc;
+
+use bytes::Bytes;
+
 use crate::api::ApiTags;
+use crate::api::prepared::PreparedJson;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
 use crate::error::{ApiError, AppError};
 use crate::service::metrics::StatusCounts;
-use crate::service::{history, metrics};
+use crate::service::{catalogue, history, metrics};
 use crate::time::{self, DayBound};
 
 /// How far back the history goes when `from` is not given.
@@ -146,10 +151,15 @@ impl MetricsApi {
     ///
     /// Counts active techniques and sub-techniques (revoked and deprecated ones excluded).
     #[oai(path = "/metrics/summary", method = "get")]
-    async fn summary(&self, auth: BearerAuth, state: Data<&AppState>) -> Result<Json<SummaryOut>, ApiError> {
+    async fn summary(&self, auth: BearerAuth, state: Data<&AppState>) -> Result<PreparedJson<SummaryOut>, ApiError> {
         auth.0.require(Permission::Read)?;
+        // Rendered once per catalogue version: the counts come from the techniques' maintained statuses.
+        let version = catalogue::version(&state.db).await?;
+        if let Some(body) = state.views.metrics_summary.get(version) {
+            return Ok(PreparedJson::new(Bytes::clone(&body)));
+        }
         let counts = metrics::summary(&state.db).await?;
-        Ok(Json(SummaryOut {
+        let body = PreparedJson::render(&SummaryOut {
             total_techniques: counts.total,
             validated: counts.validated,
             partial: counts.partial,
@@ -157,7 +167,9 @@ impl MetricsApi {
             in_progress: counts.in_progress,
             not_evaluated: counts.not_evaluated,
             coverage_percentage: counts.coverage_percentage,
-        }))
+        });
+        state.views.metrics_summary.put(version, Arc::new(body.clone()));
+        Ok(PreparedJson::new(body))
     }
 
     /// Coverage by tactic
@@ -168,11 +180,15 @@ impl MetricsApi {
         &self,
         auth: BearerAuth,
         state: Data<&AppState>,
-    ) -> Result<Json<Vec<TacticMetricsOut>>, ApiError> {
+    ) -> Result<PreparedJson<Vec<TacticMetricsOut>>, ApiError> {
         auth.0.require(Permission::Read)?;
+        let version = catalogue::version(&state.db).await?;
+        if let Some(body) = state.views.metrics_by_tactic.get(version) {
+            return Ok(PreparedJson::new(Bytes::clone(&body)));
+        }
         let tactics = metrics::by_tactic(&state.db).await?;
-        Ok(Json(
-            tactics
+        let body = PreparedJson::render(
+            &tactics
                 .into_iter()
                 .map(|tactic| TacticMetricsOut {
                     tactic: tactic.shortname,
@@ -186,8 +202,10 @@ impl MetricsApi {
                     in_progress: tactic.counts.in_progress,
                     coverage_percentage: tactic.counts.coverage_percentage,
                 })
-                .collect(),
-        ))
+                .collect::<Vec<_>>(),
+        );
+        state.views.metrics_by_tactic.put(version, Arc::new(body.clone()));
+        Ok(PreparedJson::new(body))
     }
 
     /// Coverage history

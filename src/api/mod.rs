@@ -10,6 +10,7 @@ pub mod export;
 pub mod intel;
 pub mod metrics;
 pub mod multipart;
+pub mod prepared;
 pub mod system;
 pub mod techniques;
 pub mod tests;

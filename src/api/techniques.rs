@@ -5,18 +5,34 @@ use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use std::sync::Arc;
+
 use crate::api::ApiTags;
 use crate::api::intel::IntelItemOut;
+use crate::api::prepared::{PreparedJson, TechniqueList};
 use crate::api::tests::TestOut;
 use crate::api::text::{Text, strings};
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
 use crate::db::catalogue::TechniqueRow;
-use crate::error::{ApiError, documented::*};
+use crate::error::{ApiError, AppError, documented::*};
 use crate::service::catalogue::{self, NewTechnique, TechniqueChanges, TechniqueDetail, TechniqueFilter};
 use crate::service::coverage::CoverageStatus;
 
 pub struct TechniquesApi;
+
+/// The rendered list of the current catalogue version, rendering it if the catalogue changed.
+async fn technique_list(state: &AppState) -> Result<Arc<TechniqueList>, AppError> {
+    let version = catalogue::version(&state.db).await?;
+    if let Some(list) = state.views.techniques.get(version) {
+        return Ok(list);
+    }
+    let loaded = catalogue::load(&state.db).await?;
+    let version = loaded.version;
+    let list = Arc::new(TechniqueList::render(loaded, |row| TechniqueSummary::from(row.clone())));
+    state.views.techniques.put(version, list.clone());
+    Ok(list)
+}
 
 /// A technique in a list.
 #[derive(Debug, Object)]
@@ -276,7 +292,7 @@ impl TechniquesApi {
         /// Part of the ATT&CK id or the name, any case.
         q: Query<Option<String>>,
         #[oai(default)] include_deprecated: Query<bool>,
-    ) -> Result<Json<Vec<TechniqueSummary>>, ApiError> {
+    ) -> Result<PreparedJson<Vec<TechniqueSummary>>, ApiError> {
         auth.0.require(Permission::Read)?;
         let filter = TechniqueFilter {
             tactic: tactic.0,
@@ -286,8 +302,11 @@ impl TechniquesApi {
             q: q.0,
             include_deprecated: include_deprecated.0,
         };
-        let techniques = catalogue::list(&state.db, filter).await?;
-        Ok(Json(techniques.into_iter().map(TechniqueSummary::from).collect()))
+        let list = technique_list(&state).await?;
+        if filter.is_empty() {
+            return Ok(PreparedJson::new(list.unfiltered.clone()));
+        }
+        Ok(PreparedJson::new(list.join(&list.catalogue.select(&filter)?)))
     }
 
     /// Get a technique

@@ -344,6 +344,11 @@ pub fn status_counts_by_tactic(conn: &Connection) -> Result<HashMap<String, Hash
     Ok(counts)
 }
 
+/// Changes whenever what the technique list or the metrics show may have changed (kept by triggers).
+pub fn catalogue_version(conn: &Connection) -> Result<i64, AppError> {
+    Ok(conn.prepare_cached("SELECT version FROM catalogue_version WHERE id = 1")?.query_row([], |row| row.get(0))?)
+}
+
 pub fn technique_count(conn: &Connection) -> Result<i64, AppError> {
     Ok(conn.query_row("SELECT COUNT(*) FROM techniques", [], |row| row.get(0))?)
 }

@@ -12,6 +12,8 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "scheduler_intel", include_str!("migrations/0004_scheduler_intel.sql")),
     (5, "history", include_str!("migrations/0005_history.sql")),
     (6, "atomics", include_str!("migrations/0006_atomics.sql")),
+    (7, "audit_paging", include_str!("migrations/0007_audit_paging.sql")),
+    (8, "catalogue_version", include_str!("migrations/0008_catalogue_version.sql")),
 ];
 
 pub fn latest_version() -> i64 {

@@ -51,6 +51,8 @@ impl Db {
         let manager = SqliteConnectionManager::file(path).with_init(|c| c.execute_batch(CONNECTION_PRAGMAS));
         let pool = r2d2::Pool::builder()
             .max_size(POOL_SIZE)
+            // A SQLite connection to a local file does not go stale; checking each checkout costs a query.
+            .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(30))
             .build(manager)
             .context("building the database pool")?;
@@ -65,6 +67,21 @@ impl Db {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || work(&*pool.get()?)).await?
+    }
+
+    /// Runs a short read — a lookup by key, a few index pages — on the calling thread when a pooled
+    /// connection is free at once; otherwise as [`Db::read`]. For reads of a few microseconds, the hop to
+    /// the blocking pool and back costs more than the read, and every authenticated request makes one.
+    /// Never for scans or anything that may wait: a blocked async thread stalls other requests.
+    pub async fn read_quick<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, AppError> + Send + 'static,
+    {
+        match self.pool.try_get() {
+            Some(conn) => work(&conn),
+            None => self.read(work).await,
+        }
     }
 
     /// Runs `work` in one `BEGIN IMMEDIATE` transaction on the blocking thread pool; commits when

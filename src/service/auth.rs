@@ -85,7 +85,8 @@ pub async fn login(state: &AppState, username: &str, password: &str, client: &st
 /// password or role change, is refused at once.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
     let claims = state.tokens.verify(token)?;
-    let user = state.db.read(move |conn| db::users::find_by_id(conn, &claims.sub).map(|user| (user, claims))).await?;
+    let user =
+        state.db.read_quick(move |conn| db::users::find_by_id(conn, &claims.sub).map(|user| (user, claims))).await?;
     match user {
         (Some(user), claims) if user.is_active && user.token_version == claims.ver => Ok(CurrentUser {
             id: user.id,

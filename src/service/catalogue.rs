@@ -52,6 +52,19 @@ pub struct TechniqueFilter {
     pub include_deprecated: bool,
 }
 
+impl TechniqueFilter {
+    /// No filter at all: the active techniques.
+    pub fn is_empty(&self) -> bool {
+        let TechniqueFilter { tactic, status, review_required, platform, q, include_deprecated } = self;
+        tactic.is_none()
+            && status.is_none()
+            && review_required.is_none()
+            && platform.is_none()
+            && q.is_none()
+            && !include_deprecated
+    }
+}
+
 /// Resolves what a user typed for a tactic to its shortname.
 pub fn resolve_tactic(tactics: &[TacticRow], value: &str) -> Result<String, AppError> {
     let wanted = value.trim();
@@ -69,29 +82,62 @@ pub fn resolve_tactic(tactics: &[TacticRow], value: &str) -> Result<String, AppE
         })
 }
 
-/// Techniques matching `filter`, ordered by ATT&CK id, descriptions left out.
-pub async fn list(db: &Db, filter: TechniqueFilter) -> Result<Vec<TechniqueRow>, AppError> {
-    db.read(move |conn| {
+/// Every technique (descriptions left out) with the tactics, as one read saw them: what listing
+/// filters, and what the API keeps rendered while the catalogue version stays the same.
+pub struct TechniqueCatalogue {
+    /// The `catalogue_version` read before the rows: the rows are at least this new.
+    pub version: i64,
+    pub tactics: Vec<TacticRow>,
+    /// Ordered by ATT&CK id.
+    pub techniques: Vec<TechniqueRow>,
+}
+
+impl TechniqueCatalogue {
+    /// Indexes into `techniques` of those matching `filter`, in order.
+    pub fn select(&self, filter: &TechniqueFilter) -> Result<Vec<usize>, AppError> {
         let tactic = match &filter.tactic {
-            Some(value) => Some(resolve_tactic(&sql::tactics(conn)?, value)?),
+            Some(value) => Some(resolve_tactic(&self.tactics, value)?),
             None => None,
         };
         let platform = filter.platform.as_deref().map(|p| p.trim().to_lowercase());
         let q = filter.q.as_deref().map(|q| q.trim().to_lowercase()).filter(|q| !q.is_empty());
-        let techniques = sql::all_techniques(conn)?
-            .into_iter()
-            .filter(|t| filter.include_deprecated || !(t.revoked || t.deprecated))
-            .filter(|t| tactic.as_ref().is_none_or(|tactic| t.tactics.contains(tactic)))
-            .filter(|t| filter.status.is_none_or(|status| t.status_global == status))
-            .filter(|t| filter.review_required.is_none_or(|flag| t.review_required == flag))
-            .filter(|t| platform.as_ref().is_none_or(|p| t.platforms.contains(p)))
-            .filter(|t| {
+        Ok(self
+            .techniques
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| filter.include_deprecated || !(t.revoked || t.deprecated))
+            .filter(|(_, t)| tactic.as_ref().is_none_or(|tactic| t.tactics.contains(tactic)))
+            .filter(|(_, t)| filter.status.is_none_or(|status| t.status_global == status))
+            .filter(|(_, t)| filter.review_required.is_none_or(|flag| t.review_required == flag))
+            .filter(|(_, t)| platform.as_ref().is_none_or(|p| t.platforms.contains(p)))
+            .filter(|(_, t)| {
                 q.as_ref().is_none_or(|q| t.mitre_id.to_lowercase().contains(q) || t.name.to_lowercase().contains(q))
             })
-            .collect();
-        Ok(techniques)
+            .map(|(index, _)| index)
+            .collect())
+    }
+}
+
+/// The catalogue's version: one row, read on the calling thread (see [`Db::read_quick`]).
+pub async fn version(db: &Db) -> Result<i64, AppError> {
+    db.read_quick(sql::catalogue_version).await
+}
+
+/// Reads the whole catalogue for listing.
+pub async fn load(db: &Db) -> Result<TechniqueCatalogue, AppError> {
+    db.read(|conn| {
+        let version = sql::catalogue_version(conn)?;
+        Ok(TechniqueCatalogue { version, tactics: sql::tactics(conn)?, techniques: sql::all_techniques(conn)? })
     })
     .await
+}
+
+/// Techniques matching `filter`, ordered by ATT&CK id, descriptions left out.
+pub async fn list(db: &Db, filter: TechniqueFilter) -> Result<Vec<TechniqueRow>, AppError> {
+    let mut catalogue = load(db).await?;
+    let selected = catalogue.select(&filter)?;
+    let mut rows: Vec<Option<TechniqueRow>> = std::mem::take(&mut catalogue.techniques).into_iter().map(Some).collect();
+    Ok(selected.into_iter().filter_map(|index| rows[index].take()).collect())
 }
 
 /// A technique with what the detail view shows beside it.

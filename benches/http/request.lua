@@ -1,0 +1,26 @@
+-- wrk script of the HTTP benchmark: the request comes from the environment (so one script serves every
+-- endpoint) and the result is one JSON line, read by benches/http/harness.py.
+--   WRK_METHOD (GET), WRK_BODY, WRK_CONTENT_TYPE, WRK_TOKEN (sent as a bearer token)
+
+wrk.method = os.getenv("WRK_METHOD") or "GET"
+local body = os.getenv("WRK_BODY")
+if body then
+  wrk.body = body
+end
+local content_type = os.getenv("WRK_CONTENT_TYPE")
+if content_type then
+  wrk.headers["Content-Type"] = content_type
+end
+local token = os.getenv("WRK_TOKEN")
+if token then
+  wrk.headers["Authorization"] = "Bearer " .. token
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"bytes":%d,"non_2xx":%d,"connect_errors":%d,"read_errors":%d,' ..
+    '"write_errors":%d,"timeouts":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.status, e.connect, e.read, e.write, e.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end

@@ -93,10 +93,12 @@ def wait_for_200(url, deadline_seconds=60.0, poll=0.002, any_status=False):
 class Server:
     """A child process serving HTTP on a loopback port, stopped with SIGTERM."""
 
+    log_dir = Path("/tmp")  # set to the scratch dir by main()
+
     def __init__(self, name, argv, env=None, cwd=None, log_dir=None):
         self.name = name
         # Logs go to a file: a pipe nobody reads fills up and stalls the server.
-        self.log_path = Path(log_dir or "/tmp") / f"{name}-{os.getpid()}.log"
+        self.log_path = Path(log_dir or Server.log_dir) / f"{name}.log"
         self.argv = argv
         self.env = {**os.environ, **(env or {})}
         self.cwd = cwd
@@ -259,15 +261,17 @@ def endpoints(fixtures):
          True, None),
         ("tests_create", "POST /tests", "POST", "/api/v1/tests", "red_tech", test_body, "application/json", False,
          None),
-        ("login", "POST /auth/login (Argon2id)", "POST", "/api/v1/auth/login", None,
-         "username=viewer_1&password=bench-password-123", "application/x-www-form-urlencoded", False, None),
+        ("login", "POST /auth/login (Argon2id; 28 accounts in turn)", "POST", "/api/v1/auth/login", None,
+         "\n".join(f"username={user['username']}&password=bench-password-123" for user in f["users"]),
+         "application/x-www-form-urlencoded", False, None),
     ]
 
 
 def http_phase(args, work, prepared):
     data_dir = work / "data"
     fixtures = pick_fixtures(data_dir / "aegis.db")
-    log(f"fixtures: {fixtures}")
+    fixtures["users"] = prepared["users"]
+    log(f"fixtures: { {key: value for key, value in fixtures.items() if key != 'users'} }")
     port, ceiling_port, peer_port = free_port(), free_port(), free_port()
     base = f"http://127.0.0.1:{port}"
     aegis = Server("aegis", [args.aegis, "serve"], aegis_env(data_dir, port))
@@ -317,7 +321,9 @@ def http_phase(args, work, prepared):
             if peer_base and peer_path:
                 targets.append(("peer", peer_base + peer_path))
             env = {"WRK_METHOD": method}
-            if body:
+            if body and "\n" in body:
+                env["WRK_BODIES"] = body
+            elif body:
                 env["WRK_BODY"] = body
             if ctype:
                 env["WRK_CONTENT_TYPE"] = ctype
@@ -546,6 +552,7 @@ def main():
     shutil.rmtree(args.work, ignore_errors=True)
     args.work.mkdir(parents=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    Server.log_dir = args.work
     results = {"machine": machine(), "runs": args.runs, "seconds": args.seconds}
     log("preparing the data dir")
     prepared = json.loads(subprocess.run(

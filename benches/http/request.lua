@@ -1,6 +1,7 @@
 -- wrk script of the HTTP benchmark: the request comes from the environment (so one script serves every
 -- endpoint) and the result is one JSON line, read by benches/http/harness.py.
---   WRK_METHOD (GET), WRK_BODY, WRK_CONTENT_TYPE, WRK_TOKEN (sent as a bearer token)
+--   WRK_METHOD (GET), WRK_BODY, WRK_CONTENT_TYPE, WRK_TOKEN (sent as a bearer token),
+--   WRK_BODIES: bodies separated by newlines, sent in turn (logins spread over several accounts)
 
 wrk.method = os.getenv("WRK_METHOD") or "GET"
 local body = os.getenv("WRK_BODY")
@@ -14,6 +15,19 @@ end
 local token = os.getenv("WRK_TOKEN")
 if token then
   wrk.headers["Authorization"] = "Bearer " .. token
+end
+
+local bodies = os.getenv("WRK_BODIES")
+if bodies then
+  local list = {}
+  for line in string.gmatch(bodies, "[^\n]+") do
+    list[#list + 1] = line
+  end
+  local next_body = 0
+  request = function()
+    next_body = next_body % #list + 1
+    return wrk.format(nil, nil, nil, list[next_body])
+  end
 end
 
 done = function(summary, latency, requests)

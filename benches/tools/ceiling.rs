@@ -54,6 +54,14 @@ fn main() -> std::io::Result<()> {
         eprintln!("usage: bench-ceiling <bind address> <bodies dir>");
         std::process::exit(2);
     };
+    // Logs as `aegis` does (a line per request at the default level), so both pay for it.
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let bodies = load(std::path::Path::new(dir))?;
     let spec_json = aegis::api::service().spec();
     // The same middleware, in the same order, as `aegis::app::routes`.

@@ -50,6 +50,9 @@ pub fn evidence_out(state: &AppState, row: EvidenceRow) -> EvidenceOut {
     }
 }
 
+/// Bytes read from an evidence blob per hop to the blocking pool, and sent as one chunk.
+const DOWNLOAD_CHUNK_BYTES: usize = 1024 * 1024;
+
 #[derive(ApiResponse)]
 pub enum Download {
     /// The file, as an attachment.
@@ -127,8 +130,11 @@ impl EvidenceApi {
         let file = tokio::fs::File::open(state.evidence.blob_path(&row.sha256))
             .await
             .map_err(|err| AppError::Internal(anyhow::Error::new(err).context("opening an evidence blob")))?;
+        // tokio's File reads on the blocking pool, one hop per read: in 4 KiB reads (what
+        // `Body::from_async_read` does) a 1 GiB download made 262,144 hops and ran at ~140 MB/s.
+        let chunks = tokio_util::io::ReaderStream::with_capacity(file, DOWNLOAD_CHUNK_BYTES);
         Ok(Download::File(
-            Binary(Body::from_async_read(file)),
+            Binary(Body::from_bytes_stream(chunks)),
             row.size_bytes as u64,
             content_disposition(&row.file_name),
             "sandbox".into(),

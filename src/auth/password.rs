@@ -51,7 +51,10 @@ impl PasswordHasher {
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Box::new(move || {
-                let _ = done.send(work());
+                // The caller gave up while the job queued (a client that went away): skip the work.
+                if !done.is_closed() {
+                    let _ = done.send(work());
+                }
             }))
             .map_err(|_| AppError::Internal(anyhow!("the Argon2 threads are gone")))?;
         result.await.map_err(|_| AppError::Internal(anyhow!("an Argon2 job was dropped")))

@@ -62,8 +62,8 @@ impl FailureLog {
 impl LoginThrottle {
     /// Counts an attempt against the account and the address before the password is checked, so
     /// a burst of concurrent guesses cannot all slip in while the first ones are being hashed.
-    /// `Err(seconds to wait)` when either is locked out. A success hands the stamp back.
-    pub fn begin(&self, account: &str, address: &str) -> Result<Instant, u64> {
+    /// `Err(seconds to wait)` when either is locked out.
+    pub fn begin(&self, account: &str, address: &str) -> Result<Attempt<'_>, u64> {
         let now = Instant::now();
         let account = account.to_lowercase();
         let mut accounts = lock(&self.accounts);
@@ -76,14 +76,44 @@ impl LoginThrottle {
         }
         accounts.record(&account, now);
         addresses.record(address, now);
-        Ok(now)
+        Ok(Attempt { throttle: self, account, address: address.to_owned(), stamp: now, settled: false })
+    }
+}
+
+/// A login attempt in flight, counted as a failure of its account and address until it ends.
+/// Dropped without an outcome — the client went away mid-check, or an error ended it — it is
+/// forgotten: no answer was sent, so nothing was learned from it, and a user whose browser gave
+/// up on a slow login must not find the account locked by attempts that never finished.
+#[must_use = "an attempt dropped without an outcome is forgotten"]
+pub struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    account: String,
+    address: String,
+    stamp: Instant,
+    settled: bool,
+}
+
+impl Attempt<'_> {
+    /// The password was wrong (or the account unknown or inactive): the attempt stays counted.
+    pub fn failed(mut self) {
+        self.settled = true;
     }
 
-    /// The attempt begun at `stamp` succeeded: the account's failures are forgotten, and the
-    /// address no longer counts this attempt (its earlier failures stay).
-    pub fn succeeded(&self, account: &str, address: &str, stamp: Instant) {
-        lock(&self.accounts).clear(&account.to_lowercase());
-        lock(&self.addresses).forget(address, stamp);
+    /// The account's failures are forgotten, and the address no longer counts this attempt (its
+    /// earlier failures stay).
+    pub fn succeeded(mut self) {
+        self.settled = true;
+        lock(&self.throttle.accounts).clear(&self.account);
+        lock(&self.throttle.addresses).forget(&self.address, self.stamp);
+    }
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            lock(&self.throttle.accounts).forget(&self.account, self.stamp);
+            lock(&self.throttle.addresses).forget(&self.address, self.stamp);
+        }
     }
 }
 
@@ -100,18 +130,31 @@ mod tests {
     fn account_locks_after_its_failures() {
         let throttle = LoginThrottle::default();
         for _ in 0..MAX_FAILURES_PER_ACCOUNT {
-            assert!(throttle.begin("Alice", "10.0.0.1").is_ok());
+            throttle.begin("Alice", "10.0.0.1").unwrap().failed();
         }
-        let wait = throttle.begin("alice", "10.0.0.2").unwrap_err();
+        let wait = throttle.begin("alice", "10.0.0.2").err().expect("locked out");
         assert!((1..=61).contains(&wait), "{wait}");
         assert!(throttle.begin("bob", "10.0.0.1").is_ok());
+    }
+
+    #[test]
+    fn attempts_in_flight_count_and_abandoned_ones_are_forgotten() {
+        let throttle = LoginThrottle::default();
+        let in_flight: Vec<_> =
+            (0..MAX_FAILURES_PER_ACCOUNT).map(|_| throttle.begin("dave", "10.0.0.3").unwrap()).collect();
+        assert!(throttle.begin("dave", "10.0.0.4").is_err());
+        drop(in_flight);
+        for _ in 0..MAX_FAILURES_PER_ACCOUNT {
+            throttle.begin("dave", "10.0.0.3").unwrap().failed();
+        }
+        assert!(throttle.begin("dave", "10.0.0.3").is_err());
     }
 
     #[test]
     fn address_locks_across_accounts() {
         let throttle = LoginThrottle::default();
         for i in 0..MAX_FAILURES_PER_ADDRESS {
-            assert!(throttle.begin(&format!("user{i}"), "10.0.0.9").is_ok());
+            throttle.begin(&format!("user{i}"), "10.0.0.9").unwrap().failed();
         }
         assert!(throttle.begin("someone-new", "10.0.0.9").is_err());
         assert!(throttle.begin("someone-new", "10.0.0.8").is_ok());
@@ -121,12 +164,11 @@ mod tests {
     fn success_clears_the_account_and_its_own_attempt() {
         let throttle = LoginThrottle::default();
         for _ in 0..MAX_FAILURES_PER_ACCOUNT - 1 {
-            throttle.begin("carol", "a").unwrap();
+            throttle.begin("carol", "a").unwrap().failed();
         }
-        let stamp = throttle.begin("carol", "a").unwrap();
-        throttle.succeeded("carol", "a", stamp);
+        throttle.begin("carol", "a").unwrap().succeeded();
         for _ in 0..MAX_FAILURES_PER_ACCOUNT {
-            assert!(throttle.begin("carol", "a").is_ok());
+            throttle.begin("carol", "a").unwrap().failed();
         }
         assert!(throttle.begin("carol", "a").is_err());
         // The address kept its 9 + 10 failures, not the successful attempt.

@@ -38,6 +38,7 @@ pub async fn login(state: &AppState, username: &str, password: &str, client: &st
         Some(_) => None,
     };
     if let Some(reason) = failure {
+        attempt.failed();
         let attempted = username.to_owned();
         let user = user.clone();
         state
@@ -61,7 +62,7 @@ pub async fn login(state: &AppState, username: &str, password: &str, client: &st
     }
 
     let user = user.expect("a login without failure has a user");
-    state.login_throttle.succeeded(username, client, attempt);
+    attempt.succeeded();
     let issued = state.tokens.issue(&user.id, user.token_version)?;
     state
         .db

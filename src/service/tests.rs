@@ -225,7 +225,8 @@ pub async fn create(db: &Db, user: &CurrentUser, new: NewTest) -> Result<TestDet
 
 pub async fn get(db: &Db, id: &str) -> Result<TestDetail, AppError> {
     let id = id.to_owned();
-    db.read(move |conn| load_detail(conn, &id)).await
+    // Two lookups by key: cheaper on the calling thread than the hop to the blocking pool.
+    db.read_quick(move |conn| load_detail(conn, &id)).await
 }
 
 pub async fn for_technique(db: &Db, technique_id: &str) -> Result<Vec<TestRow>, AppError> {

@@ -7,6 +7,7 @@ use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use crate::api::ApiTags;
+use crate::api::prepared::PreparedJson;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
 use crate::db::audit::AuditRow;
@@ -22,7 +23,7 @@ fn default_limit() -> u64 {
     DEFAULT_PAGE_SIZE
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 #[oai(example)]
 pub struct AuditLogOut {
     pub id: String,
@@ -73,7 +74,7 @@ impl TryFrom<AuditRow> for AuditLogOut {
     }
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct AuditLogPage {
     pub items: Vec<AuditLogOut>,
     /// Rows matching the filters.
@@ -101,7 +102,7 @@ impl AuditApi {
         end_date: Query<Option<String>>,
         #[oai(default)] offset: Query<u64>,
         #[oai(default = "default_limit", validator(minimum(value = "1"), maximum(value = "100")))] limit: Query<u64>,
-    ) -> Result<Json<AuditLogPage>, ApiError> {
+    ) -> Result<PreparedJson<AuditLogPage>, ApiError> {
         auth.0.require(Permission::ReadAuditLog)?;
         let query = AuditQuery {
             user_id: user_id.0.map(|id| id.to_string()),
@@ -114,7 +115,7 @@ impl AuditApi {
         };
         let page = audit::list(&state.db, query).await?;
         let items = page.items.into_iter().map(AuditLogOut::try_from).collect::<Result<_, _>>()?;
-        Ok(Json(AuditLogPage { items, total: page.total, offset: page.offset, limit: page.limit }))
+        Ok(PreparedJson::serialize(&AuditLogPage { items, total: page.total, offset: page.offset, limit: page.limit })?)
     }
 
     /// List the actions present in the log

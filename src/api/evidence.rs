@@ -17,7 +17,7 @@ use crate::service::evidence;
 
 pub struct EvidenceApi;
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct EvidenceOut {
     pub id: String,
     pub test_id: String,

@@ -92,7 +92,7 @@ impl poem_openapi::types::Example for UpdateFeedRequest {
     }
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct IntelItemOut {
     pub id: String,
     pub feed_id: String,

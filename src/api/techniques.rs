@@ -21,9 +21,8 @@ use crate::service::coverage::CoverageStatus;
 
 pub struct TechniquesApi;
 
-/// The rendered list of the current catalogue version, rendering it if the catalogue changed.
-async fn technique_list(state: &AppState) -> Result<Arc<TechniqueList>, AppError> {
-    let version = catalogue::version(&state.db).await?;
+/// The rendered list at the catalogue `version` (or newer), rendering it if the catalogue changed.
+async fn technique_list(state: &AppState, version: i64) -> Result<Arc<TechniqueList>, AppError> {
     if let Some(list) = state.views.techniques.get(version) {
         return Ok(list);
     }
@@ -77,7 +76,7 @@ impl From<TechniqueRow> for TechniqueSummary {
 }
 
 /// Why a technique is flagged for review.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct ReviewReason {
     /// `sync` (ATT&CK changed the technique) or `intel` (new reporting mentions it).
     pub source: String,
@@ -88,7 +87,7 @@ pub struct ReviewReason {
     pub flagged_at: String,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct ReviewInfo {
     pub required: bool,
     /// The open reasons, oldest first.
@@ -101,7 +100,7 @@ pub struct ReviewInfo {
     pub last_reviewed_at: Option<String>,
 }
 
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct SubtechniqueSummary {
     pub mitre_id: String,
     pub name: String,
@@ -109,7 +108,7 @@ pub struct SubtechniqueSummary {
 }
 
 /// A technique with everything the detail view shows.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct TechniqueDetailOut {
     pub id: String,
     pub mitre_id: String,
@@ -302,7 +301,7 @@ impl TechniquesApi {
             q: q.0,
             include_deprecated: include_deprecated.0,
         };
-        let list = technique_list(&state).await?;
+        let list = technique_list(&state, auth.0.catalogue_version).await?;
         if filter.is_empty() {
             return Ok(PreparedJson::new(list.unfiltered.clone()));
         }
@@ -318,9 +317,11 @@ impl TechniquesApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         mitre_id: Path<String>,
-    ) -> Result<Json<TechniqueDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
+    ) -> Result<PreparedJson<TechniqueDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
         auth.0.require(Permission::Read)?;
-        Ok(Json(catalogue::get(&state.db, &mitre_id.0).await?.into()))
+        // Up to hundreds of tests: written straight to JSON, not through a `Value` tree.
+        let detail: TechniqueDetailOut = catalogue::get(&state.db, &mitre_id.0).await?.into();
+        Ok(PreparedJson::serialize(&detail)?)
     }
 
     /// Create a technique

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::api::ApiTags;
 use crate::api::evidence::{EvidenceOut, evidence_out};
 use crate::api::evidence_upload::EvidenceUpload;
+use crate::api::prepared::PreparedJson;
 use crate::api::text::Text;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
@@ -21,7 +22,7 @@ use crate::service::tests::{self, NewTest, TestChanges, TestDetail, TestQuery, T
 pub struct TestsApi;
 
 /// A test as lists show it.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct TestOut {
     pub id: String,
     /// The technique's uuid.
@@ -94,9 +95,10 @@ impl From<TestRow> for TestOut {
 }
 
 /// A test with its evidence.
-#[derive(Debug, Object)]
+#[derive(Debug, Object, serde::Serialize)]
 pub struct TestDetailOut {
     #[oai(flatten)]
+    #[serde(flatten)]
     pub test: TestOut,
     /// Each with a fresh, time-limited `download_url`.
     pub evidences: Vec<EvidenceOut>,
@@ -320,10 +322,10 @@ impl TestsApi {
         auth: BearerAuth,
         state: Data<&AppState>,
         id: Path<Uuid>,
-    ) -> Result<Json<TestDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
+    ) -> Result<PreparedJson<TestDetailOut>, ApiError<{ AUTHED | NOT_FOUND }>> {
         auth.0.require(Permission::Read)?;
         let detail = tests::get(&state.db, &id.0.to_string()).await?;
-        Ok(Json(detail_out(&state, detail)))
+        Ok(PreparedJson::serialize(&detail_out(&state, detail))?)
     }
 
     /// Update a test

@@ -101,6 +101,9 @@ pub struct CurrentUser {
     pub role: Role,
     pub created_at: String,
     pub updated_at: String,
+    /// The catalogue's version when the request was authenticated, read with the user: what the
+    /// catalogue views (the technique list, the metrics) are served at without a second read.
+    pub catalogue_version: i64,
 }
 
 impl CurrentUser {

@@ -86,10 +86,16 @@ pub async fn login(state: &AppState, username: &str, password: &str, client: &st
 /// password or role change, is refused at once.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
     let claims = state.tokens.verify(token)?;
-    let user =
-        state.db.read_quick(move |conn| db::users::find_by_id(conn, &claims.sub).map(|user| (user, claims))).await?;
+    let (user, catalogue_version, claims) = state
+        .db
+        .read_quick(move |conn| {
+            db::users::find_by_id_with_catalogue_version(conn, &claims.sub)
+                .map(|(user, version)| (user, version, claims))
+        })
+        .await?;
     match user {
-        (Some(user), claims) if user.is_active && user.token_version == claims.ver => Ok(CurrentUser {
+        Some(user) if user.is_active && user.token_version == claims.ver => Ok(CurrentUser {
+            catalogue_version,
             id: user.id,
             username: user.username,
             email: user.email,

@@ -118,11 +118,6 @@ impl TechniqueCatalogue {
     }
 }
 
-/// The catalogue's version: one row, read on the calling thread (see [`Db::read_quick`]).
-pub async fn version(db: &Db) -> Result<i64, AppError> {
-    db.read_quick(sql::catalogue_version).await
-}
-
 /// Reads the whole catalogue for listing.
 pub async fn load(db: &Db) -> Result<TechniqueCatalogue, AppError> {
     db.read(|conn| {

@@ -3,8 +3,9 @@
 
 use poem_openapi::Enum;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum CoverageStatus {
     NotEvaluated,
     InProgress,

@@ -20,8 +20,9 @@ pub const MAX_TEXT_CHARS: usize = 100_000;
 pub const MAX_TOOL_CHARS: usize = 200;
 pub const MAX_COMMENT_CHARS: usize = 10_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum TestState {
     Draft,
     Validated,
@@ -42,8 +43,9 @@ impl TestState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum, serde::Serialize)]
 #[oai(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum TestResult {
     Detected,
     PartiallyDetected,

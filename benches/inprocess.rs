@@ -3,7 +3,9 @@
 //! - `stix`: gunzip, parse, and the no-change re-sync diff;
 //! - `coverage`: the pure roll-up, and the per-test-change tally and roll-up write of a technique;
 //! - `metrics`: the status counts behind the summary and by-tactic metrics, bare and as services;
-//! - `tokens`: verifying a bearer token and an evidence download token.
+//! - `tokens`: verifying a bearer token and an evidence download token;
+//! - `pages`: the reads behind the technique detail, the test detail and audit-log pages (and the
+//!   technique detail written as JSON), to set the HTTP figures of those endpoints against.
 //!
 //! Run: `cargo bench --bench inprocess` (needs ../shared/data/attack/enterprise-attack.json.gz, or set
 //! AEGIS_BENCH_BUNDLE). Building the database takes a little while; it is checked before measuring.
@@ -15,12 +17,16 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use aegis::api::techniques::TechniqueDetailOut;
 use aegis::attack::stix;
 use aegis::auth::tokens::TokenKeys;
 use aegis::db::Db;
+use aegis::db::audit::{self, AuditFilter};
 use aegis::db::{catalogue, tests as test_sql};
 use aegis::evidence::token::DownloadTokens;
+use aegis::service::catalogue as service_catalogue;
 use aegis::service::coverage::{self, TestTally};
+use aegis::service::tests as service_tests;
 use aegis::service::{metrics, sync};
 use criterion::Criterion;
 use rusqlite::Connection;
@@ -79,6 +85,7 @@ fn main() {
     let reader = Connection::open(&db_path).unwrap();
     bench_metrics(&mut criterion, &reader, &db, &runtime);
     bench_tokens(&mut criterion);
+    bench_pages(&mut criterion, &reader, &db, &runtime);
     criterion.final_summary();
 }
 
@@ -212,6 +219,15 @@ fn bench_coverage(c: &mut Criterion, conn: &mut Connection) {
         .unwrap();
     println!("coverage: the per-change benchmarks use a technique with {tests} tests");
     group.bench_function("tally", |b| b.iter(|| test_sql::tally(conn, black_box(&technique_id)).unwrap()));
+    // The tally counts a technique's tests on its index: it grows with them (POST /tests in the HTTP
+    // benchmark piles every new test on one technique).
+    let (busiest, busiest_tests): (String, i64) = conn
+        .query_row("SELECT id, test_count FROM techniques ORDER BY test_count DESC LIMIT 1", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    println!("coverage: tally_busiest counts a technique with {busiest_tests} tests");
+    group.bench_function("tally_busiest", |b| b.iter(|| test_sql::tally(conn, black_box(&busiest)).unwrap()));
     // What a test change adds to its transaction: tally, roll-up, write (rolled back each time).
     group.bench_function("recompute", |b| {
         b.iter(|| {
@@ -249,5 +265,62 @@ fn bench_tokens(c: &mut Criterion) {
     group.bench_function("download_verify", |b| {
         b.iter(|| assert!(downloads.verify(black_box(&evidence_id), black_box(&link))))
     });
+    group.finish();
+}
+
+/// What one request of the endpoints furthest below their ceiling does besides HTTP and
+/// authentication, on the filled database: the reads alone, and the technique detail with its
+/// conversion and JSON writing. BENCHMARKS.md divides the HTTP throughput by these.
+fn bench_pages(c: &mut Criterion, conn: &Connection, db: &Db, runtime: &tokio::runtime::Runtime) {
+    let mut group = c.benchmark_group("pages");
+    group.measurement_time(Duration::from_secs(4));
+    // The technique and test the HTTP benchmark asks for (benches/http/harness.py picks them the same way).
+    let counts: Vec<(String, i64)> = conn
+        .prepare("SELECT mitre_id, test_count FROM techniques WHERE test_count > 0 ORDER BY test_count")
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let (mitre_id, tests) = counts[counts.len() / 2].clone();
+    println!("pages: technique {mitre_id} ({tests} tests)");
+    group.bench_function("technique_detail_read", |b| {
+        b.iter(|| runtime.block_on(service_catalogue::get(db, black_box(&mitre_id))).unwrap())
+    });
+    group.bench_function("technique_detail_read_and_json", |b| {
+        b.iter(|| {
+            let detail = runtime.block_on(service_catalogue::get(db, black_box(&mitre_id))).unwrap();
+            serde_json::to_vec(&TechniqueDetailOut::from(detail)).unwrap()
+        })
+    });
+    let test_id: String =
+        conn.query_row("SELECT test_id FROM evidence ORDER BY test_id LIMIT 1", [], |row| row.get(0)).unwrap();
+    group.bench_function("test_detail_read", |b| {
+        b.iter(|| runtime.block_on(service_tests::get(db, black_box(&test_id))).unwrap())
+    });
+    // An action of about a tenth of the log, its middle, and the deepest pages, as the HTTP benchmark.
+    let rows: i64 = conn.query_row("SELECT MAX(seq) FROM audit_logs", [], |row| row.get(0)).unwrap();
+    let (action, action_rows): (String, i64) = conn
+        .query_row(
+            "SELECT action, COUNT(*) AS n FROM audit_logs GROUP BY action ORDER BY abs(n - ?1 / 10.0) LIMIT 1",
+            [rows],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    let page = |action: Option<&str>, offset: i64| AuditFilter {
+        action: action.map(str::to_owned),
+        offset,
+        limit: 50,
+        ..Default::default()
+    };
+    let pages = [
+        ("audit_first_page", page(None, 0)),
+        ("audit_filtered", page(Some(&action), 0)),
+        ("audit_filtered_deep", page(Some(&action), action_rows / 2)),
+        ("audit_deep", page(None, rows - 1000)),
+    ];
+    for (name, filter) in pages {
+        group.bench_function(name, |b| b.iter(|| audit::list(conn, black_box(&filter)).unwrap()));
+    }
     group.finish();
 }

@@ -418,6 +418,17 @@ def evidence_phase(args, work):
     }
 
 
+def start_and_idle(args, env, port):
+    """Starts Aegis: seconds to the first 200, and its RSS (MiB) a second later, idle."""
+    server = Server("aegis", [args.aegis, "serve"], env)
+    try:
+        seconds = server.start(f"http://127.0.0.1:{port}/api/v1/health")
+        time.sleep(1)
+        return seconds, proc_status(server.pid, "VmRSS")
+    finally:
+        server.stop()
+
+
 def startup_phase(args, work):
     cold, warm, idle_cold, idle_warm = [], [], [], []
     for run in range(args.runs):
@@ -425,20 +436,10 @@ def startup_phase(args, work):
         shutil.rmtree(data_dir, ignore_errors=True)
         port = free_port()
         env = aegis_env(data_dir, port, {"AEGIS_MITRE_SOURCE": str(args.bundle), "RUST_LOG": "warn"})
-        server = Server("aegis", [args.aegis, "serve"], env)
-        try:
-            cold.append(server.start(f"http://127.0.0.1:{port}/api/v1/health"))
-            time.sleep(1)
-            idle_cold.append(proc_status(server.pid, "VmRSS"))
-        finally:
-            server.stop()
-        server = Server("aegis", [args.aegis, "serve"], env)
-        try:
-            warm.append(server.start(f"http://127.0.0.1:{port}/api/v1/health"))
-            time.sleep(1)
-            idle_warm.append(proc_status(server.pid, "VmRSS"))
-        finally:
-            server.stop()
+        for starts, idles in [(cold, idle_cold), (warm, idle_warm)]:  # an empty data dir, then the same again
+            seconds, rss = start_and_idle(args, env, port)
+            starts.append(seconds)
+            idles.append(rss)
         shutil.rmtree(data_dir, ignore_errors=True)
     sizes = {}
     for label, path in [("release", args.aegis), ("dist", args.dist)]:

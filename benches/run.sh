@@ -4,6 +4,7 @@
 #   BENCH_RUNS=3 BENCH_SECONDS=1 benches/run.sh      # a quicker, rougher pass
 #   BENCH_PHASES=http benches/run.sh                 # only some of the harness phases (http,evidence,startup)
 #   BENCH_SKIP_DIST=1 benches/run.sh                 # skip the second (fat LTO) build for the binary size
+#   BENCH_ENDPOINTS=tests_create,login BENCH_PHASES=http benches/run.sh   # some endpoints (names: harness.py)
 # Needs ../shared/data/attack/ beside the checkout (or AEGIS_BENCH_BUNDLE), wrk (installed with apt-get if
 # missing), python3 (the FastAPI peer gets a venv under target/bench/). Results: target/bench/results.{md,json}
 # and the criterion reports under target/criterion/.

@@ -41,6 +41,39 @@ async fn status_of(app: &TestApp, mitre_id: &str) -> String {
     technique["status_global"].as_str().unwrap().to_owned()
 }
 
+/// The per-technique counts the triggers keep (migration 0009) equal a count of the tests themselves.
+fn assert_tally_matches_the_tests(app: &TestApp) {
+    let conn = rusqlite::Connection::open(app.data_dir.join("aegis.db")).unwrap();
+    let read = |sql: &str| -> Vec<(String, i64, i64, i64, i64)> {
+        conn.prepare(sql)
+            .unwrap()
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let kept = read(
+        "SELECT technique_id, total, detected, partially_detected, not_detected FROM technique_test_tally
+         WHERE total > 0 ORDER BY technique_id",
+    );
+    let counted = read(
+        "SELECT technique_id, COUNT(*), SUM(result IS 'detected'), SUM(result IS 'partially_detected'),
+                SUM(result IS 'not_detected')
+         FROM tests GROUP BY technique_id ORDER BY technique_id",
+    );
+    assert!(!counted.is_empty());
+    assert_eq!(kept, counted);
+    let negative: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM technique_test_tally
+             WHERE total < 0 OR detected < 0 OR partially_detected < 0 OR not_detected < 0",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(negative, 0);
+}
+
 #[tokio::test]
 async fn a_red_tech_records_a_test_and_a_lead_validates_it() {
     let app = TestApp::start().await;
@@ -270,6 +303,7 @@ async fn every_action_from_every_state() {
         json_of(act(&app, Some(&owner), Method::PATCH, &format!("/api/v1/tests/{id}"), json!({"name": "fixed"})).await)
             .await;
     assert_eq!((reopened["state"].as_str(), reopened["rejection_comments"].as_str()), (Some("draft"), Some("no")));
+    assert_tally_matches_the_tests(&app);
 }
 
 #[tokio::test]
@@ -319,6 +353,7 @@ async fn the_status_rolls_up_from_the_tests() {
     let id = draft["id"].as_str().unwrap();
     act(&app, Some(&red), Method::DELETE, &format!("/api/v1/tests/{id}"), Value::Null).await;
     assert_eq!(status_of(&app, "T1566").await, "in_progress", "recomputed on the next test change");
+    assert_tally_matches_the_tests(&app);
 }
 
 #[tokio::test]

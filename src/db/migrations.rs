@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(i64, &str, &str)] = &[
     (6, "atomics", include_str!("migrations/0006_atomics.sql")),
     (7, "audit_paging", include_str!("migrations/0007_audit_paging.sql")),
     (8, "catalogue_version", include_str!("migrations/0008_catalogue_version.sql")),
+    (9, "test_tally", include_str!("migrations/0009_test_tally.sql")),
 ];
 
 pub fn latest_version() -> i64 {

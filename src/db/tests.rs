@@ -179,15 +179,12 @@ pub fn list(conn: &Connection, filter: &TestFilter) -> Result<(Vec<TestRow>, i64
     page::fetch(conn, query, test_from_row)
 }
 
-/// A technique's tests counted for the status roll-up (an index range, not a table scan).
+/// A technique's tests counted for the status roll-up: one row of the counts the triggers of
+/// migration 0009 keep, however many tests the technique has.
 pub fn tally(conn: &Connection, technique_id: &str) -> Result<TestTally, AppError> {
-    Ok(conn
+    let counted = conn
         .prepare_cached(
-            "SELECT COUNT(*),
-                COALESCE(SUM(result = 'detected'), 0),
-                COALESCE(SUM(result = 'partially_detected'), 0),
-                COALESCE(SUM(result = 'not_detected'), 0)
-         FROM tests WHERE technique_id = ?1",
+            "SELECT total, detected, partially_detected, not_detected FROM technique_test_tally WHERE technique_id = ?1",
         )?
         .query_row([technique_id], |row| {
             Ok(TestTally {
@@ -196,7 +193,9 @@ pub fn tally(conn: &Connection, technique_id: &str) -> Result<TestTally, AppErro
                 partially_detected: row.get::<_, i64>(2)? as u64,
                 not_detected: row.get::<_, i64>(3)? as u64,
             })
-        })?)
+        })
+        .optional()?;
+    Ok(counted.unwrap_or_default())
 }
 
 #[derive(Debug, Clone)]

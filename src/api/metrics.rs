@@ -5,8 +5,6 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 
 use crate::api::ApiTags;
@@ -14,7 +12,7 @@ use crate::api::prepared::PreparedJson;
 use crate::app::AppState;
 use crate::auth::{BearerAuth, Permission};
 use crate::error::{ApiError, AppError};
-use crate::service::metrics::StatusCounts;
+use crate::service::metrics::{StatusCounts, TacticCoverage};
 use crate::service::{history, metrics};
 use crate::time::{self, DayBound};
 
@@ -107,6 +105,34 @@ pub struct HistoryOut {
     pub points: Vec<HistoryPointOut>,
 }
 
+fn summary_out(c: StatusCounts) -> SummaryOut {
+    SummaryOut {
+        total_techniques: c.total,
+        validated: c.validated,
+        partial: c.partial,
+        not_covered: c.not_covered,
+        in_progress: c.in_progress,
+        not_evaluated: c.not_evaluated,
+        coverage_percentage: c.coverage_percentage,
+    }
+}
+
+fn tactic_metrics_out(tactic: TacticCoverage) -> TacticMetricsOut {
+    let c = tactic.counts;
+    TacticMetricsOut {
+        tactic: tactic.shortname,
+        name: tactic.name,
+        mitre_id: tactic.mitre_id,
+        total: c.total,
+        validated: c.validated,
+        partial: c.partial,
+        not_covered: c.not_covered,
+        not_evaluated: c.not_evaluated,
+        in_progress: c.in_progress,
+        coverage_percentage: c.coverage_percentage,
+    }
+}
+
 fn tactic_out(tactic: String, c: StatusCounts) -> HistoryTacticOut {
     HistoryTacticOut {
         tactic,
@@ -155,21 +181,14 @@ impl MetricsApi {
         auth.0.require(Permission::Read)?;
         // Rendered once per catalogue version: the counts come from the techniques' maintained statuses.
         let version = auth.0.catalogue_version;
-        if let Some(body) = state.views.metrics_summary.get(version) {
-            return Ok(PreparedJson::new(Bytes::clone(&body)));
-        }
-        let counts = metrics::summary(&state.db).await?;
-        let body = PreparedJson::render(&SummaryOut {
-            total_techniques: counts.total,
-            validated: counts.validated,
-            partial: counts.partial,
-            not_covered: counts.not_covered,
-            in_progress: counts.in_progress,
-            not_evaluated: counts.not_evaluated,
-            coverage_percentage: counts.coverage_percentage,
-        });
-        state.views.metrics_summary.put(version, Arc::new(body.clone()));
-        Ok(PreparedJson::new(body))
+        let body = state
+            .views
+            .metrics_summary
+            .get_or_derive(version, async {
+                Ok((version, PreparedJson::render(&summary_out(metrics::summary(&state.db).await?))))
+            })
+            .await?;
+        Ok(PreparedJson::new(Bytes::clone(&body)))
     }
 
     /// Coverage by tactic
@@ -183,29 +202,15 @@ impl MetricsApi {
     ) -> Result<PreparedJson<Vec<TacticMetricsOut>>, ApiError> {
         auth.0.require(Permission::Read)?;
         let version = auth.0.catalogue_version;
-        if let Some(body) = state.views.metrics_by_tactic.get(version) {
-            return Ok(PreparedJson::new(Bytes::clone(&body)));
-        }
-        let tactics = metrics::by_tactic(&state.db).await?;
-        let body = PreparedJson::render(
-            &tactics
-                .into_iter()
-                .map(|tactic| TacticMetricsOut {
-                    tactic: tactic.shortname,
-                    name: tactic.name,
-                    mitre_id: tactic.mitre_id,
-                    total: tactic.counts.total,
-                    validated: tactic.counts.validated,
-                    partial: tactic.counts.partial,
-                    not_covered: tactic.counts.not_covered,
-                    not_evaluated: tactic.counts.not_evaluated,
-                    in_progress: tactic.counts.in_progress,
-                    coverage_percentage: tactic.counts.coverage_percentage,
-                })
-                .collect::<Vec<_>>(),
-        );
-        state.views.metrics_by_tactic.put(version, Arc::new(body.clone()));
-        Ok(PreparedJson::new(body))
+        let body = state
+            .views
+            .metrics_by_tactic
+            .get_or_derive(version, async {
+                let tactics = metrics::by_tactic(&state.db).await?;
+                Ok((version, PreparedJson::render(&tactics.into_iter().map(tactic_metrics_out).collect::<Vec<_>>())))
+            })
+            .await?;
+        Ok(PreparedJson::new(Bytes::clone(&body)))
     }
 
     /// Coverage history

@@ -16,6 +16,7 @@ use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, MetaSch
 use poem_openapi::types::{ToJSON, Type};
 use poem_openapi::{ApiResponse, payload::Json};
 
+use crate::error::AppError;
 use crate::service::catalogue::TechniqueCatalogue;
 
 /// A JSON body serialised ahead of time, documented as `T`.
@@ -37,13 +38,12 @@ impl<T: ToJSON> PreparedJson<T> {
     /// `value` written straight to JSON with serde, for large bodies rendered per request: the same
     /// JSON value as `Json<T>` (its `ToJSON` goes through a `serde_json::Value` tree, a few allocations
     /// per field; tests check the two agree), with the keys in declaration order rather than sorted.
-    pub fn serialize(value: &T) -> Result<Self, crate::error::AppError>
+    pub fn serialize(value: &T) -> Result<Self, AppError>
     where
         T: serde::Serialize,
     {
-        let body = serde_json::to_vec(value).map_err(|err| {
-            crate::error::AppError::Internal(anyhow::Error::new(err).context("serialising a response"))
-        })?;
+        let body = serde_json::to_vec(value)
+            .map_err(|err| AppError::Internal(anyhow::Error::new(err).context("serialising a response")))?;
         Ok(PreparedJson::new(Bytes::from(body)))
     }
 }
@@ -118,6 +118,21 @@ impl<T> Versioned<T> {
         if slot.as_ref().is_none_or(|(at, _)| *at <= version) {
             *slot = Some((version, value));
         }
+    }
+
+    /// The value kept for `version`; otherwise `derive`'s, kept under the version it reports (at least
+    /// `version`: it reads the database after the caller read the version).
+    pub async fn get_or_derive<F>(&self, version: i64, derive: F) -> Result<Arc<T>, AppError>
+    where
+        F: Future<Output = Result<(i64, T), AppError>>,
+    {
+        if let Some(value) = self.get(version) {
+            return Ok(value);
+        }
+        let (derived_at, value) = derive.await?;
+        let value = Arc::new(value);
+        self.put(derived_at, value.clone());
+        Ok(value)
     }
 }
 

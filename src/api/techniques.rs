@@ -23,14 +23,14 @@ pub struct TechniquesApi;
 
 /// The rendered list at the catalogue `version` (or newer), rendering it if the catalogue changed.
 async fn technique_list(state: &AppState, version: i64) -> Result<Arc<TechniqueList>, AppError> {
-    if let Some(list) = state.views.techniques.get(version) {
-        return Ok(list);
-    }
-    let loaded = catalogue::load(&state.db).await?;
-    let version = loaded.version;
-    let list = Arc::new(TechniqueList::render(loaded, |row| TechniqueSummary::from(row.clone())));
-    state.views.techniques.put(version, list.clone());
-    Ok(list)
+    state
+        .views
+        .techniques
+        .get_or_derive(version, async {
+            let loaded = catalogue::load(&state.db).await?;
+            Ok((loaded.version, TechniqueList::render(loaded, |row| TechniqueSummary::from(row.clone()))))
+        })
+        .await
 }
 
 /// A technique in a list.

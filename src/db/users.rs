@@ -90,17 +90,13 @@ pub fn find_by_id(conn: &Connection, id: &str) -> Result<Option<UserRow>, AppErr
 /// The user, and the catalogue's version read in the same statement (so in one snapshot and one
 /// lock of the database file): every authenticated request needs the user, and the catalogue views
 /// (`crate::api::prepared`) need the version, so a request for them reads the database once.
-pub fn find_by_id_with_catalogue_version(conn: &Connection, id: &str) -> Result<(Option<UserRow>, i64), AppError> {
-    let found = conn
+pub fn find_by_id_with_catalogue_version(conn: &Connection, id: &str) -> Result<Option<(UserRow, i64)>, AppError> {
+    Ok(conn
         .prepare_cached(&format!(
             "SELECT {COLUMNS}, (SELECT version FROM catalogue_version WHERE id = 1) FROM users WHERE id = ?1"
         ))?
         .query_row([id], |row| Ok((from_row(row)?, row.get::<_, i64>(9)?)))
-        .optional()?;
-    match found {
-        Some((user, version)) => Ok((Some(user), version)),
-        None => Ok((None, crate::db::catalogue::catalogue_version(conn)?)),
-    }
+        .optional()?)
 }
 
 pub fn find_by_username(conn: &Connection, username: &str) -> Result<Option<UserRow>, AppError> {

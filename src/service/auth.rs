@@ -86,15 +86,14 @@ pub async fn login(state: &AppState, username: &str, password: &str, client: &st
 /// password or role change, is refused at once.
 pub async fn authenticate(state: &AppState, token: &str) -> Result<CurrentUser, AppError> {
     let claims = state.tokens.verify(token)?;
-    let (user, catalogue_version, claims) = state
+    let (found, claims) = state
         .db
         .read_quick(move |conn| {
-            db::users::find_by_id_with_catalogue_version(conn, &claims.sub)
-                .map(|(user, version)| (user, version, claims))
+            db::users::find_by_id_with_catalogue_version(conn, &claims.sub).map(|found| (found, claims))
         })
         .await?;
-    match user {
-        Some(user) if user.is_active && user.token_version == claims.ver => Ok(CurrentUser {
+    match found {
+        Some((user, catalogue_version)) if user.is_active && user.token_version == claims.ver => Ok(CurrentUser {
             catalogue_version,
             id: user.id,
             username: user.username,

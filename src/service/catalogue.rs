@@ -129,10 +129,15 @@ pub async fn load(db: &Db) -> Result<TechniqueCatalogue, AppError> {
 
 /// Techniques matching `filter`, ordered by ATT&CK id, descriptions left out.
 pub async fn list(db: &Db, filter: TechniqueFilter) -> Result<Vec<TechniqueRow>, AppError> {
-    let mut catalogue = load(db).await?;
-    let selected = catalogue.select(&filter)?;
-    let mut rows: Vec<Option<TechniqueRow>> = std::mem::take(&mut catalogue.techniques).into_iter().map(Some).collect();
-    Ok(selected.into_iter().filter_map(|index| rows[index].take()).collect())
+    let catalogue = load(db).await?;
+    // `select` gives indexes in ascending order: keep the rows at them, in one pass.
+    let mut selected = catalogue.select(&filter)?.into_iter().peekable();
+    Ok(catalogue
+        .techniques
+        .into_iter()
+        .enumerate()
+        .filter_map(|(index, technique)| selected.next_if_eq(&index).map(|_| technique))
+        .collect())
 }
 
 /// A technique with what the detail view shows beside it.
